@@ -1,0 +1,137 @@
+#include "config/config.hpp"
+
+#include <arpa/inet.h>
+
+#include <bit>
+#include <charconv>
+#include <cstdlib>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace config {
+
+namespace {
+
+constexpr std::int64_t max_threads = 1024;
+constexpr std::int64_t max_io_threads = 256;
+constexpr std::int64_t max_queue_capacity = 1 << 20;
+// Counting lanes in doubles is exact below 2^53.
+constexpr std::int64_t max_max_n = std::int64_t{1} << 53;
+
+[[noreturn]] void invalid(std::string_view name, std::string_view value, std::string_view allowed) {
+  throw config_error(fmt::format("{}: invalid value '{}'; allowed: {}", name, value, allowed));
+}
+
+std::optional<std::int64_t> parse_int(std::string_view s) {
+  std::int64_t v = 0;
+  if (s.empty() || s.front() == '+') return std::nullopt;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// The integer in [lo, hi], or config_error naming the variable.
+std::int64_t int_setting(std::string_view name, const std::string& value, std::int64_t lo,
+                         std::int64_t hi, std::string_view allowed) {
+  const auto v = parse_int(value);
+  if (!v || *v < lo || *v > hi) invalid(name, value, allowed);
+  return *v;
+}
+
+}  // namespace
+
+settings load(const env_lookup& env, unsigned cores) {
+  settings s;
+  const auto get = [&](std::string_view name) -> std::optional<std::string> {
+    auto v = env(name);
+    if (v && v->empty()) return std::nullopt;
+    return v;
+  };
+  if (cores == 0) cores = 1;
+
+  if (auto v = get("PORT"))
+    s.port = static_cast<std::uint16_t>(
+        int_setting("PORT", *v, 0, 65535, "an integer from 0 to 65535 (0 = any free port)"));
+
+  if (auto v = get("HOST")) {
+    unsigned char buf[sizeof(in6_addr)];
+    if (inet_pton(AF_INET, v->c_str(), buf) != 1 && inet_pton(AF_INET6, v->c_str(), buf) != 1)
+      invalid("HOST", *v, "an IPv4 or IPv6 address, such as 0.0.0.0, 127.0.0.1 or ::");
+    s.host = *v;
+  }
+
+  s.threads = cores;
+  if (auto v = get("THREADS")) {
+    const auto t = int_setting(
+        "THREADS", *v, -max_threads, max_threads,
+        fmt::format("an integer from {} to {} (0 = one per core, negative = cores minus that "
+                    "many, at least 1)",
+                    -max_threads, max_threads));
+    if (t > 0) s.threads = static_cast<std::size_t>(t);
+    else if (t < 0) s.threads = static_cast<std::size_t>(std::max<std::int64_t>(1, cores + t));
+  }
+
+  if (auto v = get("STRATEGY")) {
+    const auto k = pool::parse_strategy(*v);
+    if (!k) {
+      std::string names;
+      for (const auto& [kind, name] : pool::strategy_names)
+        names += (names.empty() ? "" : ", ") + std::string(name);
+      invalid("STRATEGY", *v, names);
+    }
+    s.strategy = *k;
+  }
+
+  if (auto v = get("IO_THREADS"))
+    s.io_threads = static_cast<std::size_t>(int_setting(
+        "IO_THREADS", *v, 1, max_io_threads, fmt::format("an integer from 1 to {}", max_io_threads)));
+
+  if (auto v = get("QUEUE_CAPACITY")) {
+    const auto allowed = fmt::format("a power of two from 1 to {}", max_queue_capacity);
+    const auto c = int_setting("QUEUE_CAPACITY", *v, 1, max_queue_capacity, allowed);
+    if (!std::has_single_bit(static_cast<std::uint64_t>(c))) invalid("QUEUE_CAPACITY", *v, allowed);
+    s.queue_capacity = static_cast<std::size_t>(c);
+  }
+
+  if (auto v = get("MAX_N"))
+    s.max_n = static_cast<std::uint64_t>(
+        int_setting("MAX_N", *v, 0, max_max_n, fmt::format("an integer from 0 to {}", max_max_n)));
+
+  if (auto v = get("LOG_LEVEL")) {
+    static constexpr std::pair<std::string_view, spdlog::level::level_enum> levels[] = {
+        {"trace", spdlog::level::trace}, {"debug", spdlog::level::debug},
+        {"info", spdlog::level::info},   {"warn", spdlog::level::warn},
+        {"error", spdlog::level::err},   {"critical", spdlog::level::critical},
+        {"off", spdlog::level::off}};
+    bool found = false;
+    for (const auto& [name, level] : levels) {
+      if (name == *v) {
+        s.log_level = level;
+        found = true;
+      }
+    }
+    if (!found) invalid("LOG_LEVEL", *v, "trace, debug, info, warn, error, critical, off");
+  }
+  return s;
+}
+
+settings load_from_environment() {
+  return load(
+      [](std::string_view name) -> std::optional<std::string> {
+        const char* v = std::getenv(std::string(name).c_str());
+        if (!v) return std::nullopt;
+        return std::string(v);
+      },
+      std::thread::hardware_concurrency());
+}
+
+std::string describe(const settings& s) {
+  return fmt::format(
+      "PORT={} HOST={} THREADS={} STRATEGY={} IO_THREADS={} QUEUE_CAPACITY={} MAX_N={} "
+      "LOG_LEVEL={}",
+      s.port, s.host, s.threads, pool::to_string(s.strategy), s.io_threads, s.queue_capacity,
+      s.max_n, spdlog::level::to_string_view(s.log_level));
+}
+
+}  // namespace config

@@ -1,0 +1,50 @@
+#pragma once
+// The one place that reads poolserver's settings from the environment and validates them.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <spdlog/common.h>
+
+#include "pool/strategy.hpp"
+
+namespace config {
+
+/// A setting that cannot be used; what() is one line naming the variable, the bad value
+/// and what is allowed.
+class config_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The effective configuration, every value validated and resolved.
+struct settings {
+  std::uint16_t port = 1337;         ///< PORT (0 = any free port)
+  std::string host = "0.0.0.0";      ///< HOST, an IPv4 or IPv6 address
+  std::size_t threads = 1;           ///< THREADS resolved against the core count
+  pool::strategy_kind strategy = pool::strategy_kind::roundrobin;  ///< STRATEGY
+  std::size_t io_threads = 1;        ///< IO_THREADS
+  std::size_t queue_capacity = 1024; ///< QUEUE_CAPACITY per worker, a power of two
+  std::uint64_t max_n = 1'000'000'000;  ///< MAX_N, the largest n a job may ask for
+  spdlog::level::level_enum log_level = spdlog::level::info;  ///< LOG_LEVEL
+};
+
+/// Looks a variable up; nothing when unset.
+using env_lookup = std::function<std::optional<std::string>(std::string_view name)>;
+
+/// Reads every setting through `env`; `cores` resolves THREADS. An empty value counts as
+/// unset. Throws config_error for the first invalid value.
+settings load(const env_lookup& env, unsigned cores);
+
+/// load() over the process environment and std::thread::hardware_concurrency().
+settings load_from_environment();
+
+/// One line with every effective setting, for the start-up log.
+std::string describe(const settings& s);
+
+}  // namespace config

@@ -1,0 +1,22 @@
+#pragma once
+// A backend is anything that can take a job and say how busy it is: a local worker thread
+// now, a remote actor connection later. Strategies see only this interface.
+
+#include <cstddef>
+
+#include "pool/job.hpp"
+
+namespace pool {
+
+class backend {
+ public:
+  virtual ~backend() = default;
+
+  /// Takes the job if there is room and returns true; returns false when full and leaves
+  /// `j` untouched, so the caller can answer it or try elsewhere.
+  virtual bool try_submit(job& j) = 0;
+  /// Jobs accepted and not yet finished (queued + running).
+  virtual std::size_t in_flight() const = 0;
+};
+
+}  // namespace pool

@@ -1,0 +1,184 @@
+#pragma once
+// Bounded lock-free multi-producer multi-consumer queue (the worker mailbox).
+//
+// A ring of slots, each with a "turn" sequence number (the Vyukov / rigtorp design): the
+// ticket `pos` maps to slot `pos % capacity` and round `pos / capacity`; a slot whose turn
+// is 2*round is free for the producer of that round, 2*round+1 holds that round's item.
+// try_push/try_pop never block. pop() sleeps on an empty queue with C++20
+// std::atomic::wait (a futex) and is woken by notify_one from try_push.
+
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+namespace pool {
+
+/// Size of a cache line on the machines we target; padding unit against false sharing.
+inline constexpr std::size_t cache_line = 64;
+
+template <typename T>
+class mpmc_queue {
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "a slot is claimed before the item is moved in: moving must not throw");
+  static_assert(std::is_nothrow_destructible_v<T>);
+
+ public:
+  /// Creates an empty queue; `capacity` must be a power of two, at least 1.
+  explicit mpmc_queue(std::size_t capacity)
+      : capacity_(capacity),
+        shift_(static_cast<unsigned>(std::countr_zero(capacity))),
+        slots_(new slot[capacity]) {
+    if (capacity == 0 || !std::has_single_bit(capacity))
+      throw std::invalid_argument("mpmc_queue capacity must be a power of two");
+  }
+
+  mpmc_queue(const mpmc_queue&) = delete;
+  mpmc_queue& operator=(const mpmc_queue&) = delete;
+
+  ~mpmc_queue() {
+    for (std::size_t i = 0; i < capacity_; ++i)
+      if (slots_[i].turn.load(std::memory_order_relaxed) & 1) slots_[i].item()->~T();
+  }
+
+  /// Moves `item` in if there is room; returns false when full, and then `item` has not
+  /// been moved from (it is only moved once a slot is claimed).
+  bool try_push(T&& item) noexcept { return try_emplace(std::move(item)); }
+  /// Copies `item` in if there is room; returns false when full.
+  bool try_push(const T& item) noexcept
+    requires std::is_nothrow_copy_constructible_v<T>
+  {
+    return try_emplace(item);
+  }
+
+  /// Constructs an item in place if there is room; returns false when full.
+  template <typename... Args>
+  bool try_emplace(Args&&... args) noexcept {
+    static_assert(std::is_nothrow_constructible_v<T, Args&&...>);
+    std::size_t head = head_.load(std::memory_order_acquire);
+    for (;;) {
+      slot& s = slots_[index(head)];
+      if (s.turn.load(std::memory_order_acquire) == 2 * round(head)) {
+        if (head_.compare_exchange_strong(head, head + 1, std::memory_order_acq_rel)) {
+          ::new (static_cast<void*>(s.storage)) T(std::forward<Args>(args)...);
+          // seq_cst, not just release: half of the Dekker pair with pop() (see wake_one).
+          s.turn.store(2 * round(head) + 1, std::memory_order_seq_cst);
+          wake_one();
+          return true;
+        }
+        // CAS failure reloaded `head`: another producer took that ticket, try the next.
+      } else {
+        const std::size_t seen = head;
+        head = head_.load(std::memory_order_acquire);
+        if (head == seen) return false;  // the slot is still occupied from the last round
+      }
+    }
+  }
+
+  /// Moves the oldest item into `out`; returns false when empty.
+  bool try_pop(T& out) noexcept { return try_pop(out, std::memory_order_acquire); }
+
+  /// Pops into `out`, sleeping while the queue is empty; `on_sleep()` runs before each
+  /// sleep. Returns false once close() was called and the queue is empty.
+  template <typename OnSleep>
+  bool pop(T& out, OnSleep&& on_sleep) {
+    for (;;) {
+      if (try_pop(out)) return true;
+      if (closed_.load(std::memory_order_acquire)) return false;
+      const std::uint32_t seen = pushes_.load(std::memory_order_seq_cst);
+      sleepers_.fetch_add(1, std::memory_order_seq_cst);
+      // Dekker pair with try_emplace()/wake_one(), all seq_cst: either this re-check sees
+      // the pushed item, or the producer sees sleepers_ > 0 and bumps the epoch, so the
+      // wait returns at once or is woken. (No standalone fences: TSan cannot see those.)
+      if (try_pop(out, std::memory_order_seq_cst)) {
+        sleepers_.fetch_sub(1, std::memory_order_relaxed);
+        return true;
+      }
+      if (!closed_.load(std::memory_order_acquire)) {
+        on_sleep();
+        pushes_.wait(seen, std::memory_order_seq_cst);
+      }
+      sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+  bool pop(T& out) {
+    return pop(out, [] {});
+  }
+
+  /// Wakes every sleeping consumer; pop() then drains what is left and returns false.
+  void close() noexcept {
+    closed_.store(true, std::memory_order_release);
+    pushes_.fetch_add(1, std::memory_order_seq_cst);
+    pushes_.notify_all();
+  }
+
+  /// Items in the queue now (a snapshot; exact when no push or pop is in progress).
+  std::size_t size() const noexcept {
+    const std::size_t tail = tail_.load(std::memory_order_acquire);  // read first: tail <= head
+    const std::size_t head = head_.load(std::memory_order_acquire);
+    const std::size_t n = head - tail;
+    return n > capacity_ ? capacity_ : n;
+  }
+  bool empty() const noexcept { return size() == 0; }
+  std::size_t capacity() const noexcept { return capacity_; }
+
+ private:
+  struct slot {
+    // One slot per cache line, so neighbouring producers and consumers do not share one.
+    alignas(cache_line) std::atomic<std::size_t> turn{0};
+    alignas(T) unsigned char storage[sizeof(T)];
+    T* item() noexcept { return std::launder(reinterpret_cast<T*>(storage)); }
+  };
+
+  std::size_t index(std::size_t pos) const noexcept { return pos & (capacity_ - 1); }
+  std::size_t round(std::size_t pos) const noexcept { return pos >> shift_; }
+
+  bool try_pop(T& out, std::memory_order turn_order) noexcept {
+    std::size_t tail = tail_.load(std::memory_order_acquire);
+    for (;;) {
+      slot& s = slots_[index(tail)];
+      if (s.turn.load(turn_order) == 2 * round(tail) + 1) {
+        if (tail_.compare_exchange_strong(tail, tail + 1, std::memory_order_acq_rel)) {
+          out = std::move(*s.item());
+          s.item()->~T();
+          s.turn.store(2 * round(tail) + 2, std::memory_order_release);
+          return true;
+        }
+      } else {
+        const std::size_t seen = tail;
+        tail = tail_.load(std::memory_order_acquire);
+        if (tail == seen) return false;
+      }
+    }
+  }
+
+  // Called after publishing an item. The epoch is only bumped when someone sleeps, so a
+  // busy pool pays one load per push here, not a contended read-modify-write.
+  void wake_one() noexcept {
+    if (sleepers_.load(std::memory_order_seq_cst) != 0) {
+      pushes_.fetch_add(1, std::memory_order_seq_cst);
+      pushes_.notify_one();
+    }
+  }
+
+  const std::size_t capacity_;
+  const unsigned shift_;
+  const std::unique_ptr<slot[]> slots_;
+
+  // Producers write head_, consumers tail_: a cache line apart so they do not false-share.
+  alignas(cache_line) std::atomic<std::size_t> head_{0};
+  alignas(cache_line) std::atomic<std::size_t> tail_{0};
+  // Push epoch that sleeping consumers wait on (32-bit: a plain futex word).
+  alignas(cache_line) std::atomic<std::uint32_t> pushes_{0};
+  std::atomic<std::uint32_t> sleepers_{0};
+  std::atomic<bool> closed_{false};
+
+  static_assert(sizeof(std::atomic<std::uint32_t>) == 4, "futex word must be 32 bits");
+};
+
+}  // namespace pool

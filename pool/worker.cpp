@@ -1,0 +1,94 @@
+#include "pool/worker.hpp"
+
+#include <pthread.h>
+
+#include <exception>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+namespace pool {
+
+worker::worker(std::size_t index, std::size_t capacity)
+    : index_(index), mailbox_(capacity), thread_([this] { run(); }) {}
+
+worker::~worker() {
+  close();
+  join();
+}
+
+void worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+bool worker::try_submit(job& j) {
+  j.accepted = clock::now();  // before the push: the worker may take it at once
+  if (mailbox_.try_push(std::move(j))) {  // j is untouched when this fails
+    shared_add(produced_);
+    return true;
+  }
+  shared_add(producer_waits_);
+  return false;
+}
+
+std::size_t worker::in_flight() const {
+  // Finished first, produced last: produced is bumped just after the push, so a job can
+  // finish before it is counted; clamp that brief moment to zero.
+  const auto finished = completed_.load(std::memory_order_relaxed) +
+                        failed_.load(std::memory_order_relaxed);
+  const auto produced = produced_.load(std::memory_order_relaxed);
+  return produced > finished ? static_cast<std::size_t>(produced - finished) : 0;
+}
+
+worker_stats worker::stats() const {
+  worker_stats s;
+  s.completed = completed_.load(std::memory_order_relaxed);
+  s.failed = failed_.load(std::memory_order_relaxed);
+  s.consumed = consumed_.load(std::memory_order_relaxed);
+  s.consumer_waits = consumer_waits_.load(std::memory_order_relaxed);
+  s.produced = produced_.load(std::memory_order_relaxed);
+  s.producer_waits = producer_waits_.load(std::memory_order_relaxed);
+  s.queue_depth = s.produced > s.consumed ? s.produced - s.consumed : 0;
+  const auto finished = s.completed + s.failed;
+  s.in_flight = s.produced > finished ? s.produced - finished : 0;
+  s.capacity = mailbox_.capacity();
+  s.queue_wait = queue_wait_.read();
+  s.run_time = run_time_.read();
+  return s;
+}
+
+void worker::run() {
+  const std::string name = "worker-" + std::to_string(index_);
+  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+
+  job j;
+  while (mailbox_.pop(j, [this] { owner_add(consumer_waits_); })) {
+    owner_add(consumed_);
+    const auto start = clock::now();
+    job_result r;
+    r.backend = index_;
+    r.queue_wait = start - j.accepted;
+    try {
+      r.value = j.work();
+      r.ok = true;
+    } catch (const std::exception& e) {
+      r.error = e.what();
+    } catch (...) {
+      r.error = "job failed with a non-standard exception";
+    }
+    r.run_time = clock::now() - start;
+    queue_wait_.observe(r.queue_wait);
+    run_time_.observe(r.run_time);
+    owner_add(r.ok ? completed_ : failed_);  // counted before the answer leaves
+    try {
+      j.done(std::move(r));
+    } catch (const std::exception& e) {
+      spdlog::error("worker {}: job completion threw: {}", index_, e.what());
+    } catch (...) {
+      spdlog::error("worker {}: job completion threw", index_);
+    }
+    j = job{};  // drop what the job captured now, not when the next one arrives
+  }
+}
+
+}  // namespace pool

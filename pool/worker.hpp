@@ -1,0 +1,75 @@
+#pragma once
+// A local worker: one thread that owns one bounded mailbox. It is a backend.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <thread>
+
+#include "pool/backend.hpp"
+#include "pool/job.hpp"
+#include "pool/metrics.hpp"
+#include "pool/mpmc_queue.hpp"
+
+namespace pool {
+
+/// The counters of one worker at one moment. Relations: queue_depth = produced - consumed,
+/// in_flight = produced - completed - failed = queue_depth + running.
+struct worker_stats {
+  std::uint64_t produced = 0;        ///< jobs accepted into the mailbox
+  std::uint64_t consumed = 0;        ///< jobs taken out by the worker
+  std::uint64_t producer_waits = 0;  ///< pushes that found the mailbox full
+  std::uint64_t consumer_waits = 0;  ///< times the worker found it empty and slept
+  std::uint64_t completed = 0;       ///< jobs that returned a value
+  std::uint64_t failed = 0;          ///< jobs that threw
+  std::uint64_t queue_depth = 0;
+  std::uint64_t in_flight = 0;
+  std::uint64_t capacity = 0;
+  histogram::snapshot queue_wait;    ///< accepted → taken out
+  histogram::snapshot run_time;      ///< taken out → finished
+};
+
+class worker final : public backend {
+ public:
+  /// Starts the thread; `index` is the worker's number in job results and metrics.
+  worker(std::size_t index, std::size_t capacity);
+  /// Closes the mailbox, finishes every job in it, joins.
+  ~worker() override;
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+
+  bool try_submit(job& j) override;
+  std::size_t in_flight() const override;
+
+  /// Stops taking new jobs once the mailbox is empty; the thread finishes what is queued.
+  /// Callers must not try_submit() after this.
+  void close() noexcept { mailbox_.close(); }
+  /// Waits for the thread to finish (after close()).
+  void join();
+
+  std::size_t index() const noexcept { return index_; }
+  /// A snapshot of the counters, read without stopping the worker.
+  worker_stats stats() const;
+
+ private:
+  void run();
+
+  const std::size_t index_;
+
+  // Written by producers (any IO thread): locked adds, on a line of their own.
+  alignas(cache_line) std::atomic<std::uint64_t> produced_{0};
+  std::atomic<std::uint64_t> producer_waits_{0};
+
+  // Written only by the worker thread: plain stores, on another line.
+  alignas(cache_line) std::atomic<std::uint64_t> consumed_{0};
+  std::atomic<std::uint64_t> completed_{0};
+  std::atomic<std::uint64_t> failed_{0};
+  std::atomic<std::uint64_t> consumer_waits_{0};
+  histogram queue_wait_;
+  histogram run_time_;
+
+  mpmc_queue<job> mailbox_;
+  std::thread thread_;  // last: starts once everything above exists
+};
+
+}  // namespace pool

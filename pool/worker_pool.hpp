@@ -1,0 +1,93 @@
+#pragma once
+// The worker pool: backends, the strategy that picks among them, and the pool's metrics.
+// No sockets here: tests and benchmarks use the pool directly.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "pool/backend.hpp"
+#include "pool/job.hpp"
+#include "pool/metrics.hpp"
+#include "pool/strategy.hpp"
+#include "pool/worker.hpp"
+
+namespace pool {
+
+struct pool_options {
+  std::size_t threads = 1;           ///< local workers, at least 1
+  std::size_t queue_capacity = 1024; ///< per-worker mailbox, a power of two
+  strategy_kind strategy = strategy_kind::roundrobin;
+};
+
+enum class submit_status {
+  accepted,  ///< the chosen backend took the job; `done` will be called exactly once
+  full,      ///< the chosen backend's mailbox was full; the job was not taken
+  closed,    ///< the pool is shutting down; the job was not taken
+};
+
+struct submit_outcome {
+  submit_status status;
+  std::size_t backend;  ///< the backend the strategy chose
+};
+
+/// Why a job was turned away, as counted in poolserver_rejections_total.
+enum class reject_reason { queue_full, shutting_down };
+
+class worker_pool {
+ public:
+  explicit worker_pool(const pool_options& options);
+  /// Finishes every accepted job, then joins the workers.
+  ~worker_pool();
+  worker_pool(const worker_pool&) = delete;
+  worker_pool& operator=(const worker_pool&) = delete;
+
+  /// Lets the strategy choose a backend and offers it the job; never blocks.
+  /// On anything but `accepted`, `j` is left untouched.
+  submit_outcome try_submit(job& j);
+
+  /// Stops accepting, finishes every accepted job, joins the workers. Call once nothing
+  /// submits any more (the server calls it after its IO threads have stopped).
+  void shutdown();
+
+  std::size_t size() const noexcept { return workers_.size(); }
+  const pool_options& options() const noexcept { return options_; }
+  /// Jobs accepted and not finished, over all backends.
+  std::size_t in_flight() const;
+  /// A snapshot of one worker's counters.
+  worker_stats stats(std::size_t backend) const { return workers_.at(backend)->stats(); }
+  std::uint64_t rejections(reject_reason r) const;
+
+  /// Records the completed counters now; throughput is the rate since the newest sample
+  /// that is at least `throughput_window` old. The server calls this on a timer.
+  void sample_throughput(clock::time_point now);
+  static constexpr std::chrono::seconds throughput_window{5};
+  /// Jobs finished per second over the last window: [0] the pool, [1 + k] backend k.
+  std::vector<double> throughput(clock::time_point now) const;
+
+  /// Appends the pool's metric families in Prometheus text format.
+  void write_metrics(prometheus_writer& w) const;
+
+ private:
+  struct sample {
+    clock::time_point at;
+    std::vector<std::uint64_t> finished;  // per backend
+  };
+
+  pool_options options_;
+  std::vector<std::unique_ptr<worker>> workers_;
+  std::vector<backend*> backends_;  // what the strategy chooses from
+  std::unique_ptr<strategy> strategy_;
+  std::atomic<bool> closed_{false};
+  alignas(cache_line) std::atomic<std::uint64_t> rejected_full_{0};
+  std::atomic<std::uint64_t> rejected_closed_{0};
+
+  mutable std::mutex samples_mutex_;  // scrape and sampler only, never the job path
+  std::deque<sample> samples_;
+};
+
+}  // namespace pool

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# README command 1: install what is missing, build the release binary, start the server.
+# Settings come from the environment (PORT, THREADS, STRATEGY, ...; see README).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cmake --preset release >/dev/null
+cmake --build --preset release --target poolserver
+exec build/release/server/poolserver

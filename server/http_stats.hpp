@@ -1,0 +1,31 @@
+#pragma once
+// HTTP-level counters: responses by status code and whole-request latency.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+#include "pool/metrics.hpp"
+
+namespace server {
+
+class http_stats {
+ public:
+  /// Counts one response sent, and the time from its request's arrival to the write.
+  void record(unsigned status, std::chrono::nanoseconds request_time) noexcept;
+  /// Counts an accepted connection.
+  void connection_accepted() noexcept { pool::shared_add(connections_accepted_); }
+  /// Responses sent so far with this status.
+  std::uint64_t responses(unsigned status) const noexcept;
+  /// Appends the HTTP metric families; `open_connections` is the server's live count.
+  void write_metrics(pool::prometheus_writer& w, std::size_t open_connections) const;
+
+ private:
+  static constexpr unsigned max_status = 600;
+  std::array<std::atomic<std::uint64_t>, max_status> responses_{};
+  std::atomic<std::uint64_t> connections_accepted_{0};
+  pool::histogram request_time_{/*shared=*/true};  // every IO thread records here
+};
+
+}  // namespace server

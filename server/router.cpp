@@ -1,0 +1,236 @@
+#include "server/router.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <optional>
+
+#include "pool/strategy.hpp"
+
+namespace server {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Invalid UTF-8 from a client must not make dump() throw: replace it.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// Client text quoted in an error message, cut to a readable length.
+std::string echo(std::string_view s) {
+  constexpr std::size_t max = 64;
+  std::string out = "'";
+  out.append(s.substr(0, max));
+  if (s.size() > max) out += "...";
+  out += "'";
+  return out;
+}
+
+reply method_not_allowed(std::string_view allow) {
+  reply r = error_reply(405, "method not allowed; use " + std::string(allow));
+  r.headers.emplace_back("Allow", std::string(allow));
+  return r;
+}
+
+// A parsed n, or the status and message that say why not.
+struct n_or_error {
+  std::uint64_t n = 0;
+  unsigned status = 0;  // 0 when n is valid
+  std::string message;
+};
+
+n_or_error parse_n(std::string_view text, std::uint64_t max_n) {
+  if (text.empty()) return {0, 400, "n is missing; expected a non-negative integer"};
+  if (!std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return {0, 400, "n must be a non-negative integer, got " + echo(text)};
+  std::uint64_t n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc{} || end != text.data() + text.size() || n > max_n)
+    return {0, 422, "n must be at most " + std::to_string(max_n) + ", got " + echo(text)};
+  return {n, 0, {}};
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes a query component ('+' is a space); nothing if an escape is malformed.
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      const int hi = hex_value(s[i + 1]);
+      const int lo = hex_value(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += s[i] == '+' ? ' ' : s[i];
+    }
+  }
+  return out;
+}
+
+// The value of the one `n=` parameter in a query string.
+struct query_n {
+  std::optional<std::string> value;
+  std::string error;  // non-empty: the query is malformed
+};
+
+query_n find_n(std::string_view query) {
+  query_n out;
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) != "n") continue;  // other parameters are ignored
+    if (out.value) return {std::nullopt, "n is given more than once"};
+    auto decoded = percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    if (!decoded) return {std::nullopt, "n has a malformed percent-escape"};
+    out.value = std::move(*decoded);
+  }
+  return out;
+}
+
+route_result job_route(const std::string& kind, const workers::job_fn* fn, std::string_view text,
+                       const router_context& ctx) {
+  auto parsed = parse_n(text, ctx.max_n);
+  if (parsed.status) return error_reply(parsed.status, parsed.message);
+  return job_call{kind, fn, parsed.n, false, nullptr};
+}
+
+route_result rpc_error(unsigned status, int code, std::string_view message, json id = nullptr) {
+  job_call call;
+  call.jsonrpc = true;
+  call.rpc_id = std::move(id);
+  return job_error_reply(call, status, code, message);
+}
+
+route_result route_rpc(std::string_view body, const router_context& ctx) {
+  const json req = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (req.is_discarded()) return rpc_error(400, rpc_code::parse_error, "parse error: body is not valid JSON");
+  if (req.is_array())
+    return rpc_error(400, rpc_code::invalid_request, "invalid request: batch requests are not supported");
+  if (!req.is_object())
+    return rpc_error(400, rpc_code::invalid_request, "invalid request: expected a JSON object");
+
+  const auto id_it = req.find("id");
+  if (id_it == req.end())
+    return rpc_error(400, rpc_code::invalid_request,
+                     "invalid request: id is required (notifications are not supported)");
+  if (!id_it->is_string() && !id_it->is_number() && !id_it->is_null())
+    return rpc_error(400, rpc_code::invalid_request,
+                     "invalid request: id must be a string, a number or null");
+  const json& id = *id_it;
+
+  const auto version = req.find("jsonrpc");
+  if (version == req.end() || *version != "2.0")
+    return rpc_error(400, rpc_code::invalid_request, "invalid request: jsonrpc must be \"2.0\"", id);
+  const auto method = req.find("method");
+  if (method == req.end() || !method->is_string())
+    return rpc_error(400, rpc_code::invalid_request, "invalid request: method must be a string", id);
+  const auto& name = method->get_ref<const std::string&>();
+  const auto* fn = ctx.registry.find(name);
+  if (!fn) return rpc_error(404, rpc_code::method_not_found, "method not found: " + echo(name), id);
+
+  const json* n_value = nullptr;
+  const auto params = req.find("params");
+  if (params != req.end() && params->is_array() && params->size() == 1) {
+    n_value = &(*params)[0];
+  } else if (params != req.end() && params->is_object() && params->size() == 1 &&
+             params->contains("n")) {
+    n_value = &params->at("n");
+  } else {
+    return rpc_error(400, rpc_code::invalid_params,
+                     "invalid params: expected [n] or {\"n\": n}", id);
+  }
+  if (!n_value->is_number_unsigned())  // negative integers parse as number_integer
+    return rpc_error(400, rpc_code::invalid_params,
+                     "invalid params: n must be a non-negative integer, got " + dump(*n_value), id);
+  const auto n = n_value->get<std::uint64_t>();
+  if (n > ctx.max_n)
+    return rpc_error(422, rpc_code::invalid_params,
+                     "invalid params: n must be at most " + std::to_string(ctx.max_n) + ", got " +
+                         std::to_string(n),
+                     id);
+  return job_call{name, fn, n, true, id};
+}
+
+}  // namespace
+
+reply error_reply(unsigned status, std::string_view message) {
+  reply r;
+  r.status = status;
+  r.body = dump(json{{"error", message}, {"status", status}});
+  return r;
+}
+
+reply job_error_reply(const job_call& call, unsigned status, int rpc_code, std::string_view message) {
+  if (!call.jsonrpc) return error_reply(status, message);
+  reply r;
+  r.status = status;
+  r.body = dump(json{{"jsonrpc", "2.0"},
+                     {"error", {{"code", rpc_code}, {"message", message}}},
+                     {"id", call.rpc_id}});
+  return r;
+}
+
+reply job_reply(const job_call& call, const pool::job_result& r) {
+  if (!r.ok)
+    return job_error_reply(call, 500, rpc_code::job_failed, "job failed: " + r.error);
+  json result{{"value", call.n}, {"sum", r.value}, {"worker", r.backend}};
+  reply out;
+  out.body = call.jsonrpc ? dump(json{{"jsonrpc", "2.0"}, {"result", std::move(result)}, {"id", call.rpc_id}})
+                          : dump(result);
+  return out;
+}
+
+route_result route(const request_view& req, const router_context& ctx) {
+  const auto qmark = req.target.find('?');
+  const std::string_view path = req.target.substr(0, qmark);
+  const std::string_view query =
+      qmark == std::string_view::npos ? std::string_view{} : req.target.substr(qmark + 1);
+  const bool get = req.method == "GET";
+
+  if (path == "/rpc") {
+    if (req.method != "POST") return method_not_allowed("POST");
+    return route_rpc(req.body, ctx);
+  }
+  if (path.empty() || path.front() != '/') return error_reply(400, "request target must start with '/'");
+  const bool known = path == "/" || path == "/healthz" || path == "/metrics";
+  const std::string_view segment = path.substr(1);
+  const bool one_segment = segment.find('/') == std::string_view::npos;
+  const bool number_like = one_segment && !segment.empty() &&
+                           (std::isdigit(static_cast<unsigned char>(segment[0])) ||
+                            segment[0] == '-' || segment[0] == '+');
+  const auto* kind = (known || number_like || !one_segment) ? nullptr : ctx.registry.find(segment);
+  if (!known && !number_like && !kind)
+    return error_reply(404, "no route for " + echo(path) +
+                                "; try /, /<n>, /square_sum?n=<n>, POST /rpc, /metrics, /healthz");
+  if (!get) return method_not_allowed("GET");
+
+  if (path == "/healthz") return reply{200, R"({"status":"ok"})", "application/json", {}};
+  if (path == "/metrics") return scrape{};
+  if (path == "/") {
+    const auto* fn = ctx.registry.find("square_sum");
+    if (!fn) return error_reply(404, "square_sum is not available");
+    const std::uint64_t bound = std::min(random_n_bound, ctx.max_n + 1);
+    return job_call{"square_sum", fn, pool::random_index(static_cast<std::size_t>(bound)), false, nullptr};
+  }
+  if (number_like) {
+    const auto* fn = ctx.registry.find("square_sum");
+    if (!fn) return error_reply(404, "square_sum is not available");
+    return job_route("square_sum", fn, segment, ctx);
+  }
+  auto n = find_n(query);
+  if (!n.error.empty()) return error_reply(400, n.error);
+  return job_route(std::string(segment), kind, n.value.value_or(""), ctx);
+}
+
+}  // namespace server

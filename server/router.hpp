@@ -1,0 +1,77 @@
+#pragma once
+// The router: a pure function from a parsed request to a job to run or a reply to send.
+// No sockets and no Beast types, so every route can be tested (and fuzzed) directly.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pool/job.hpp"
+#include "workers/job_registry.hpp"
+
+namespace server {
+
+/// What the router needs of a request.
+struct request_view {
+  std::string_view method;  ///< "GET", "POST", ...
+  std::string_view target;  ///< path and query, as sent
+  std::string_view body;
+};
+
+/// A response to send as it is.
+struct reply {
+  unsigned status = 200;
+  std::string body;
+  std::string_view content_type = "application/json";
+  std::vector<std::pair<std::string_view, std::string>> headers;  ///< Allow, Retry-After
+};
+
+/// A job to submit to the pool, and how to phrase its answer.
+struct job_call {
+  std::string kind;                         ///< registry name
+  const workers::job_fn* fn = nullptr;      ///< points into the registry
+  std::uint64_t n = 0;
+  bool jsonrpc = false;                     ///< answer as JSON-RPC 2.0
+  nlohmann::json rpc_id;                    ///< the request's id, echoed back
+};
+
+/// The request asks for the metrics page (rendered by the server, which owns the counters).
+struct scrape {};
+
+using route_result = std::variant<reply, job_call, scrape>;
+
+struct router_context {
+  const workers::job_registry& registry;
+  std::uint64_t max_n;  ///< the largest n a job may ask for
+};
+
+/// Routes a request: GET /, /healthz, /metrics, /<n>, /<kind>?n=<n>; POST /rpc.
+route_result route(const request_view& req, const router_context& ctx);
+
+/// The answer to a finished job: 200 with the result, or 500 with the job's error.
+reply job_reply(const job_call& call, const pool::job_result& r);
+/// The answer to a job that was not run: a status (503, ...), a JSON-RPC code, a message.
+reply job_error_reply(const job_call& call, unsigned status, int rpc_code, std::string_view message);
+/// A plain JSON error: {"error": message, "status": status}.
+reply error_reply(unsigned status, std::string_view message);
+
+/// The largest n that GET / picks at random below (if MAX_N allows).
+inline constexpr std::uint64_t random_n_bound = 100'000'000;
+
+/// JSON-RPC 2.0 error codes used by /rpc.
+namespace rpc_code {
+inline constexpr int parse_error = -32700;
+inline constexpr int invalid_request = -32600;
+inline constexpr int method_not_found = -32601;
+inline constexpr int invalid_params = -32602;
+inline constexpr int job_failed = -32000;
+inline constexpr int overloaded = -32001;
+inline constexpr int shutting_down = -32002;
+}  // namespace rpc_code
+
+}  // namespace server

@@ -1,0 +1,184 @@
+#include "server/server.hpp"
+
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <spdlog/spdlog.h>
+
+#include "server/session.hpp"
+
+#ifndef POOLSERVER_VERSION
+#define POOLSERVER_VERSION "dev"
+#endif
+
+namespace server {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr auto sample_period = std::chrono::milliseconds(500);
+constexpr auto accept_retry_delay = std::chrono::milliseconds(50);
+
+tcp::acceptor bind_acceptor(net::io_context& ioc, const config::settings& s) {
+  boost::system::error_code ec;
+  const auto address = net::ip::make_address(s.host, ec);
+  if (ec) throw std::runtime_error("HOST: cannot use '" + s.host + "': " + ec.message());
+  const tcp::endpoint endpoint{address, s.port};
+  tcp::acceptor acceptor(ioc);
+  auto check = [&](const char* what) {
+    if (ec)
+      throw std::runtime_error(std::string("cannot listen on ") + s.host + ":" +
+                               std::to_string(s.port) + " (" + what + "): " + ec.message());
+  };
+  acceptor.open(endpoint.protocol(), ec);
+  check("open");
+  acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  check("SO_REUSEADDR");
+  acceptor.bind(endpoint, ec);
+  check("bind");
+  acceptor.listen(net::socket_base::max_listen_connections, ec);
+  check("listen");
+  return acceptor;
+}
+
+}  // namespace
+
+server::server(const config::settings& settings, workers::job_registry registry)
+    : settings_(settings),
+      registry_(std::move(registry)),
+      router_{registry_, settings.max_n},
+      pool_({settings.threads, settings.queue_capacity, settings.strategy}),
+      acceptor_(bind_acceptor(ioc_, settings)),
+      accept_retry_(ioc_),
+      sampler_(ioc_),
+      signals_(ioc_) {}
+
+server::~server() {
+  pool_.shutdown();  // no-op after run(); joins the workers if run() never ran
+}
+
+tcp::endpoint server::local_endpoint() const { return acceptor_.local_endpoint(); }
+
+void server::handle_signals() {
+  signals_.add(SIGINT);
+  signals_.add(SIGTERM);
+  signals_armed_ = true;
+}
+
+void server::run() {
+  if (signals_armed_) {
+    signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
+      if (ec) return;  // cancelled by stop()
+      spdlog::info("signal {}: draining", signo);
+      begin_drain();
+    });
+  }
+  do_accept();
+  do_sample();
+
+  // "While the server is running there is always an asynchronous operation outstanding"
+  // (the accept); run() returns once stop() has closed the listener and every connection.
+  std::vector<std::thread> io_threads;
+  for (std::size_t i = 1; i < settings_.io_threads; ++i)
+    io_threads.emplace_back([this] { ioc_.run(); });
+  ioc_.run();
+  for (auto& t : io_threads) t.join();
+
+  pool_.shutdown();
+}
+
+void server::stop() {
+  net::post(ioc_, [this] { begin_drain(); });
+}
+
+void server::begin_drain() {
+  {
+    std::lock_guard lock(sessions_mutex_);
+    if (draining_.exchange(true, std::memory_order_acq_rel)) return;
+  }
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  accept_retry_.cancel();
+  sampler_.cancel();
+  signals_.cancel();
+  std::vector<std::shared_ptr<session>> live;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    for (auto& [ptr, weak] : sessions_)
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+  }
+  spdlog::info("draining: closing the listener and {} connection(s)", live.size());
+  for (auto& s : live) s->stop_if_idle();
+}
+
+void server::do_accept() {
+  acceptor_.async_accept(net::make_strand(ioc_), [this](boost::system::error_code ec,
+                                                         tcp::socket socket) {
+    if (ec == net::error::operation_aborted || draining()) return;
+    if (ec) {
+      // Out of descriptors and the like: retry after a pause rather than spin.
+      spdlog::warn("accept: {}", ec.message());
+      accept_retry_.expires_after(accept_retry_delay);
+      accept_retry_.async_wait([this](boost::system::error_code e) {
+        if (!e && !draining()) do_accept();
+      });
+      return;
+    }
+    stats_.connection_accepted();
+    std::make_shared<session>(std::move(socket), *this)->start();
+    do_accept();
+  });
+}
+
+void server::do_sample() {
+  sampler_.expires_after(sample_period);
+  sampler_.async_wait([this](boost::system::error_code ec) {
+    if (ec || draining()) return;
+    pool_.sample_throughput(pool::clock::now());
+    do_sample();
+  });
+}
+
+bool server::add_session(const std::shared_ptr<session>& s) {
+  std::lock_guard lock(sessions_mutex_);
+  if (draining()) return false;
+  sessions_.emplace(s.get(), s);
+  return true;
+}
+
+void server::remove_session(const session* s) {
+  std::lock_guard lock(sessions_mutex_);
+  sessions_.erase(s);
+}
+
+std::string server::metrics_text() const {
+  std::string out;
+  out.reserve(16 * 1024);
+  pool::prometheus_writer w(out);
+  w.family("poolserver_info", "gauge", "Build and configuration; the value is always 1.");
+  const auto threads = std::to_string(settings_.threads);
+  const auto io_threads = std::to_string(settings_.io_threads);
+  const auto capacity = std::to_string(settings_.queue_capacity);
+  w.sample("poolserver_info",
+           {{"version", POOLSERVER_VERSION},
+            {"strategy", pool::to_string(settings_.strategy)},
+            {"threads", threads},
+            {"io_threads", io_threads},
+            {"queue_capacity", capacity}},
+           std::uint64_t{1});
+  pool_.write_metrics(w);
+  std::size_t open = 0;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    open = sessions_.size();
+  }
+  stats_.write_metrics(w, open);
+  return out;
+}
+
+}  // namespace server

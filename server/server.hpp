@@ -1,0 +1,83 @@
+#pragma once
+// The server: the listener, the live connections, the worker pool and the metrics page.
+// Owns the io_context and runs it on IO_THREADS threads.
+
+#include <utility>  // before Asio: see ARCHITECTURE.md, known pitfalls
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "config/config.hpp"
+#include "pool/worker_pool.hpp"
+#include "server/http_stats.hpp"
+#include "server/router.hpp"
+#include "workers/job_registry.hpp"
+
+namespace server {
+
+class session;
+
+class server {
+ public:
+  /// Starts the workers and binds the listening socket (throws if it cannot).
+  server(const config::settings& settings, workers::job_registry registry);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  /// The bound address, e.g. 127.0.0.1:41234 (the port is real even when PORT=0).
+  boost::asio::ip::tcp::endpoint local_endpoint() const;
+  /// Stops gracefully on SIGINT or SIGTERM once run() is running.
+  void handle_signals();
+  /// Serves until stop(): runs the IO threads (the caller's included), then, once every
+  /// connection is closed and every accepted job answered, shuts the pool down.
+  void run();
+  /// Begins a graceful stop: no new connections, idle ones closed, busy ones answered and
+  /// closed. Safe from any thread, any number of times.
+  void stop();
+
+  /// Whether stop() has begun.
+  bool draining() const noexcept { return draining_.load(std::memory_order_acquire); }
+  pool::worker_pool& workers() noexcept { return pool_; }
+  const router_context& router() const noexcept { return router_; }
+  http_stats& stats() noexcept { return stats_; }
+  /// The metrics page, Prometheus text format 0.0.4.
+  std::string metrics_text() const;
+
+  /// Adds a live connection; false when draining (the session then closes itself).
+  bool add_session(const std::shared_ptr<session>& s);
+  void remove_session(const session* s);
+
+ private:
+  void do_accept();
+  void do_sample();
+  void begin_drain();
+
+  const config::settings settings_;
+  const workers::job_registry registry_;
+  const router_context router_;
+  pool::worker_pool pool_;
+  http_stats stats_;
+
+  // Before the io_context: handlers it destroys may hold sessions, which unregister here.
+  mutable std::mutex sessions_mutex_;  // connect, disconnect, drain and scrape only
+  std::unordered_map<const session*, std::weak_ptr<session>> sessions_;
+
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer accept_retry_;
+  boost::asio::steady_timer sampler_;
+  boost::asio::signal_set signals_;
+  bool signals_armed_ = false;
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace server

@@ -1,0 +1,109 @@
+#include "config/config.hpp"
+
+#include <doctest/doctest.h>
+
+#include <map>
+#include <string>
+
+namespace {
+
+config::settings load(std::map<std::string, std::string, std::less<>> env, unsigned cores = 8) {
+  return config::load(
+      [&](std::string_view name) -> std::optional<std::string> {
+        const auto it = env.find(name);
+        if (it == env.end()) return std::nullopt;
+        return it->second;
+      },
+      cores);
+}
+
+std::string error_of(std::map<std::string, std::string, std::less<>> env) {
+  try {
+    load(std::move(env));
+  } catch (const config::config_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("config: defaults") {
+  const auto s = load({}, 6);
+  CHECK(s.port == 1337);
+  CHECK(s.host == "0.0.0.0");
+  CHECK(s.threads == 6);
+  CHECK(s.strategy == pool::strategy_kind::roundrobin);
+  CHECK(s.io_threads == 1);
+  CHECK(s.queue_capacity == 1024);
+  CHECK(s.max_n == 1'000'000'000);
+  CHECK(s.log_level == spdlog::level::info);
+}
+
+TEST_CASE("config: THREADS unset, 0, empty, positive and negative") {
+  CHECK(load({}, 8).threads == 8);
+  CHECK(load({{"THREADS", "0"}}, 8).threads == 8);
+  CHECK(load({{"THREADS", ""}}, 8).threads == 8);
+  CHECK(load({{"THREADS", "3"}}, 8).threads == 3);
+  CHECK(load({{"THREADS", "64"}}, 2).threads == 64);
+  CHECK(load({{"THREADS", "-2"}}, 8).threads == 6);
+  CHECK(load({{"THREADS", "-1"}}, 1).threads == 1);   // at least one
+  CHECK(load({{"THREADS", "-20"}}, 8).threads == 1);
+}
+
+TEST_CASE("config: every strategy name") {
+  for (const auto& [kind, name] : pool::strategy_names)
+    CHECK(load({{"STRATEGY", std::string(name)}}).strategy == kind);
+}
+
+TEST_CASE("config: the other settings") {
+  const auto s = load({{"PORT", "0"},
+                       {"HOST", "::1"},
+                       {"IO_THREADS", "4"},
+                       {"QUEUE_CAPACITY", "1"},
+                       {"MAX_N", "5000"},
+                       {"LOG_LEVEL", "warn"}});
+  CHECK(s.port == 0);
+  CHECK(s.host == "::1");
+  CHECK(s.io_threads == 4);
+  CHECK(s.queue_capacity == 1);
+  CHECK(s.max_n == 5000);
+  CHECK(s.log_level == spdlog::level::warn);
+  CHECK(load({{"HOST", "127.0.0.1"}, {"QUEUE_CAPACITY", "1048576"}}).queue_capacity == 1048576);
+}
+
+TEST_CASE("config: each invalid value names the variable, the value and what is allowed") {
+  struct bad {
+    const char* name;
+    const char* value;
+    const char* allowed;  // a piece of the allowed-values text
+  };
+  const bad cases[] = {
+      {"THREADS", "abc", "integer"},           {"THREADS", "1.5", "integer"},
+      {"THREADS", "99999", "1024"},            {"THREADS", "+3", "integer"},
+      {"THREADS", " 3", "integer"},            {"STRATEGY", "fastest", "roundrobin, random, leastbusy, p2c"},
+      {"STRATEGY", "RoundRobin", "leastbusy"}, {"PORT", "70000", "65535"},
+      {"PORT", "-1", "65535"},                 {"PORT", "http", "65535"},
+      {"HOST", "example.com", "IPv4 or IPv6"}, {"HOST", "300.1.1.1", "IPv4 or IPv6"},
+      {"IO_THREADS", "0", "from 1 to 256"},    {"IO_THREADS", "1000", "from 1 to 256"},
+      {"QUEUE_CAPACITY", "1000", "power of two"}, {"QUEUE_CAPACITY", "0", "power of two"},
+      {"QUEUE_CAPACITY", "2097152", "power of two"}, {"MAX_N", "-1", "from 0 to"},
+      {"MAX_N", "1e9", "from 0 to"},           {"LOG_LEVEL", "verbose", "trace, debug, info"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    CAPTURE(c.value);
+    const auto msg = error_of({{c.name, c.value}});
+    CHECK(msg.rfind(std::string(c.name) + ":", 0) == 0);
+    CHECK(msg.find(std::string("'") + c.value + "'") != std::string::npos);
+    CHECK(msg.find(c.allowed) != std::string::npos);
+    CHECK(msg.find('\n') == std::string::npos);  // one line
+  }
+}
+
+TEST_CASE("config: describe() lists every effective setting") {
+  const auto line = config::describe(load({{"THREADS", "3"}, {"STRATEGY", "p2c"}}));
+  for (const char* part : {"PORT=1337", "HOST=0.0.0.0", "THREADS=3", "STRATEGY=p2c", "IO_THREADS=1",
+                           "QUEUE_CAPACITY=1024", "MAX_N=1000000000", "LOG_LEVEL=info"})
+    CHECK(line.find(part) != std::string::npos);
+}

@@ -1,0 +1,195 @@
+#include "server/router.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <stdexcept>
+
+#include "workers/square_sum.hpp"
+
+using json = nlohmann::json;
+
+namespace {
+
+struct fixture {
+  workers::job_registry registry = workers::default_registry();
+  server::router_context ctx{registry, 1'000'000'000};
+
+  server::route_result get(std::string_view target) { return server::route({"GET", target, ""}, ctx); }
+  server::route_result rpc(std::string_view body) { return server::route({"POST", "/rpc", body}, ctx); }
+};
+
+server::job_call as_job(const server::route_result& r) {
+  REQUIRE(std::holds_alternative<server::job_call>(r));
+  return std::get<server::job_call>(r);
+}
+
+server::reply as_reply(const server::route_result& r) {
+  REQUIRE(std::holds_alternative<server::reply>(r));
+  return std::get<server::reply>(r);
+}
+
+}  // namespace
+
+TEST_CASE("router: compute routes become jobs") {
+  fixture f;
+  CHECK(as_job(f.get("/1000000")).n == 1'000'000);
+  CHECK(as_job(f.get("/0")).n == 0);
+  CHECK(as_job(f.get("/007")).n == 7);
+  CHECK(as_job(f.get("/1000000000")).n == 1'000'000'000);
+  CHECK(as_job(f.get("/square_sum?n=1000000")).n == 1'000'000);
+  CHECK(as_job(f.get("/square_sum?n=%31%30")).n == 10);
+  CHECK(as_job(f.get("/square_sum?pretty=1&n=5")).n == 5);
+  const auto call = as_job(f.get("/square_sum?n=12"));
+  CHECK(call.kind == "square_sum");
+  CHECK((*call.fn)(12) == workers::square_sum(12));
+  CHECK_FALSE(call.jsonrpc);
+
+  for (int i = 0; i < 100; ++i) CHECK(as_job(f.get("/")).n < server::random_n_bound);
+  f.ctx.max_n = 10;
+  for (int i = 0; i < 100; ++i) CHECK(as_job(f.get("/")).n <= 10);
+}
+
+TEST_CASE("router: a kind added to the registry is routable by name, with no router change") {
+  fixture f;
+  f.registry.add("cube", [](std::uint64_t n) { return static_cast<double>(n * n * n); });
+  const auto call = as_job(f.get("/cube?n=3"));
+  CHECK(call.kind == "cube");
+  CHECK((*call.fn)(3) == 27.0);
+  const auto rpc = as_job(f.rpc(R"({"jsonrpc":"2.0","method":"cube","params":[4],"id":1})"));
+  CHECK((*rpc.fn)(rpc.n) == 64.0);
+}
+
+TEST_CASE("router: health and metrics") {
+  fixture f;
+  const auto health = as_reply(f.get("/healthz"));
+  CHECK(health.status == 200);
+  CHECK(json::parse(health.body)["status"] == "ok");
+  CHECK(std::holds_alternative<server::scrape>(f.get("/metrics")));
+}
+
+TEST_CASE("router: JSON-RPC requests") {
+  fixture f;
+  const auto a = as_job(f.rpc(R"({"jsonrpc":"2.0","method":"square_sum","params":[1000000],"id":7})"));
+  CHECK(a.n == 1'000'000);
+  CHECK(a.jsonrpc);
+  CHECK(a.rpc_id == 7);
+  const auto b = as_job(f.rpc(R"({"jsonrpc":"2.0","method":"square_sum","params":{"n":5},"id":"x"})"));
+  CHECK(b.n == 5);
+  CHECK(b.rpc_id == "x");
+  CHECK(as_job(f.rpc(R"({"jsonrpc":"2.0","method":"square_sum","params":[0],"id":null})")).rpc_id.is_null());
+}
+
+TEST_CASE("router: bad input gets the right status and a JSON error that says what was wrong") {
+  struct bad {
+    const char* method;
+    std::string target;
+    std::string body;
+    unsigned status;
+    int rpc_code;           // 0: a plain error body
+    const char* mentions;   // a piece of the message
+  };
+  const bad cases[] = {
+      {"GET", "/abc", "", 404, 0, "no route"},
+      {"GET", "/1000/extra", "", 404, 0, "no route"},
+      {"GET", "/square_sum/", "", 404, 0, "no route"},
+      {"GET", "/-5", "", 400, 0, "non-negative integer"},
+      {"GET", "/+5", "", 400, 0, "non-negative integer"},
+      {"GET", "/12abc", "", 400, 0, "non-negative integer"},
+      {"GET", "/1.5", "", 400, 0, "non-negative integer"},
+      {"GET", "/1000000001", "", 422, 0, "at most 1000000000"},
+      {"GET", "/99999999999999999999999999", "", 422, 0, "at most"},
+      {"GET", "/square_sum", "", 400, 0, "missing"},
+      {"GET", "/square_sum?n=", "", 400, 0, "missing"},
+      {"GET", "/square_sum?n=-1", "", 400, 0, "non-negative integer"},
+      {"GET", "/square_sum?n=1&n=2", "", 400, 0, "more than once"},
+      {"GET", "/square_sum?n=%zz", "", 400, 0, "percent-escape"},
+      {"GET", "/square_sum?n=5000000000", "", 422, 0, "at most"},
+      {"GET", "relative", "", 400, 0, "must start with '/'"},
+      {"GET", std::string("/\xff\xfe\x00x", 5), "", 404, 0, "no route"},
+      {"POST", "/1000", "", 405, 0, "GET"},
+      {"DELETE", "/metrics", "", 405, 0, "GET"},
+      {"PUT", "/healthz", "", 405, 0, "GET"},
+      {"GET", "/rpc", "", 405, 0, "POST"},
+      {"POST", "/rpc", "{bad", 400, -32700, "not valid JSON"},
+      {"POST", "/rpc", "", 400, -32700, "not valid JSON"},
+      {"POST", "/rpc", "[]", 400, -32600, "batch"},
+      {"POST", "/rpc", "42", 400, -32600, "JSON object"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[1]})", 400, -32600, "id is required"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[1],"id":[1]})", 400, -32600, "id must be"},
+      {"POST", "/rpc", R"({"jsonrpc":"1.0","method":"square_sum","params":[1],"id":1})", 400, -32600, "jsonrpc"},
+      {"POST", "/rpc", R"({"method":"square_sum","params":[1],"id":1})", 400, -32600, "jsonrpc"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":5,"params":[1],"id":1})", 400, -32600, "method"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"nope","params":[1],"id":1})", 404, -32601, "'nope'"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","id":1})", 400, -32602, "expected [n]"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[],"id":1})", 400, -32602, "expected [n]"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[1,2],"id":1})", 400, -32602, "expected [n]"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":{"m":1},"id":1})", 400, -32602, "expected [n]"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":["5"],"id":1})", 400, -32602, "non-negative integer"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[1.5],"id":1})", 400, -32602, "non-negative integer"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[-1],"id":1})", 400, -32602, "non-negative integer"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[1e300],"id":1})", 400, -32602, "non-negative integer"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[2000000000],"id":1})", 422, -32602, "at most"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[99999999999999999999999],"id":1})", 400, -32602, "non-negative integer"},
+  };
+  fixture f;
+  for (const auto& c : cases) {
+    CAPTURE(c.method);
+    CAPTURE(c.target);
+    CAPTURE(c.body);
+    const auto r = as_reply(server::route({c.method, c.target, c.body}, f.ctx));
+    CHECK(r.status == c.status);
+    CHECK(r.content_type == "application/json");
+    json body;
+    REQUIRE_NOTHROW(body = json::parse(r.body));
+    if (c.rpc_code) {
+      CHECK(body["jsonrpc"] == "2.0");
+      CHECK(body["error"]["code"] == c.rpc_code);
+      CHECK(body["error"]["message"].get<std::string>().find(c.mentions) != std::string::npos);
+      CHECK(body.contains("id"));
+    } else {
+      CHECK(body["status"] == c.status);
+      CHECK(body["error"].get<std::string>().find(c.mentions) != std::string::npos);
+    }
+    if (c.status == 405) {
+      REQUIRE(r.headers.size() == 1);
+      CHECK(r.headers[0].first == "Allow");
+    }
+  }
+}
+
+TEST_CASE("router: the JSON-RPC id is echoed in errors") {
+  fixture f;
+  const auto r = as_reply(f.rpc(R"({"jsonrpc":"2.0","method":"nope","id":"abc"})"));
+  CHECK(json::parse(r.body)["id"] == "abc");
+}
+
+TEST_CASE("router: job replies carry the value, the full-precision sum and the worker") {
+  fixture f;
+  const auto call = as_job(f.get("/1000000"));
+  pool::job_result r;
+  r.ok = true;
+  r.value = workers::square_sum(1'000'000);
+  r.backend = 3;
+  const auto ok = server::job_reply(call, r);
+  CHECK(ok.status == 200);
+  const auto body = json::parse(ok.body);
+  CHECK(body["value"] == 1'000'000);
+  CHECK(body["worker"] == 3);
+  CHECK(body["sum"].get<double>() == r.value);  // bit-exact round trip
+
+  const auto rpc_call = as_job(f.rpc(R"({"jsonrpc":"2.0","method":"square_sum","params":[1000000],"id":7})"));
+  const auto rpc_body = json::parse(server::job_reply(rpc_call, r).body);
+  CHECK(rpc_body["id"] == 7);
+  CHECK(rpc_body["result"]["sum"].get<double>() == r.value);
+  CHECK(rpc_body["result"]["worker"] == 3);
+
+  pool::job_result failed;
+  failed.error = "boom";
+  const auto err = server::job_reply(call, failed);
+  CHECK(err.status == 500);
+  CHECK(json::parse(err.body)["error"].get<std::string>().find("boom") != std::string::npos);
+  const auto rpc_err = json::parse(server::job_reply(rpc_call, failed).body);
+  CHECK(rpc_err["error"]["code"] == server::rpc_code::job_failed);
+  CHECK(rpc_err["id"] == 7);
+}

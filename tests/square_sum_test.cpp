@@ -1,0 +1,71 @@
+#include "workers/square_sum.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "workers/job_registry.hpp"
+
+namespace {
+
+// Kahan-summed long double reference: error far below the 1e-12 being checked.
+long double reference(std::uint64_t n) {
+  long double sum = 0, c = 0;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const long double y = sqrtl(static_cast<long double>(i)) - c;
+    const long double t = sum + y;
+    c = (t - sum) - y;
+    sum = t;
+  }
+  return sum;
+}
+
+double relative_error(double got, long double want) {
+  if (want == 0) return std::fabs(got);
+  return static_cast<double>(fabsl((static_cast<long double>(got) - want) / want));
+}
+
+}  // namespace
+
+TEST_CASE("square_sum: known values") {
+  CHECK(workers::square_sum(0) == 0.0);
+  CHECK(workers::square_sum(1) == 0.0);
+  CHECK(workers::square_sum(2) == 1.0);
+  CHECK(workers::square_sum(3) == doctest::Approx(1 + std::sqrt(2.0)).epsilon(1e-15));
+  CHECK(workers::square_sum(5) ==
+        doctest::Approx(1 + std::sqrt(2.0) + std::sqrt(3.0) + 2).epsilon(1e-15));
+  CHECK(workers::square_sum(10001) == doctest::Approx(666716.4591971).epsilon(1e-12));
+}
+
+TEST_CASE("square_sum: relative error <= 1e-12 against a long-double reference") {
+  // Small n, every block/lane boundary, and large n.
+  for (std::uint64_t n = 0; n <= 40; ++n) CHECK(relative_error(workers::square_sum(n), reference(n)) <= 1e-12);
+  for (std::uint64_t n : {4095ull, 4096ull, 4097ull, 8191ull, 12345ull, 1'000'000ull, 10'000'000ull}) {
+    CAPTURE(n);
+    CHECK(relative_error(workers::square_sum(n), reference(n)) <= 1e-12);
+  }
+}
+
+TEST_CASE("square_sum: large n against the Euler-Maclaurin expansion") {
+  // sum_{i<n} sqrt(i) = 2/3 n^1.5 - 1/2 n^0.5 + zeta(-1/2) + 1/24 n^-0.5 + O(n^-2.5)
+  const long double zeta_minus_half = -0.2078862249773545660173067253970493022262L;
+  for (std::uint64_t n : {100'000'000ull}) {
+    const long double x = n;
+    const long double want = 2.0L / 3.0L * x * sqrtl(x) - 0.5L * sqrtl(x) + zeta_minus_half +
+                             1.0L / (24.0L * sqrtl(x));
+    CHECK(relative_error(workers::square_sum(n), want) <= 1e-12);
+  }
+}
+
+TEST_CASE("job registry: square_sum is there - kinds can be added and looked up by name") {
+  auto r = workers::default_registry();
+  const auto* fn = r.find("square_sum");
+  REQUIRE(fn != nullptr);
+  CHECK((*fn)(1'000'000) == workers::square_sum(1'000'000));
+  CHECK(r.find("nope") == nullptr);
+  r.add("twice", [](std::uint64_t n) { return 2.0 * static_cast<double>(n); });
+  REQUIRE(r.find("twice") != nullptr);
+  CHECK((*r.find("twice"))(21) == 42.0);
+  CHECK(r.kinds().size() == 2);
+}

@@ -1,0 +1,32 @@
+#pragma once
+// Job kinds by name: the router looks a name up here, so adding a kind touches no server
+// code. Every kind takes one non-negative integer argument `n` (bounded by MAX_N).
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace workers {
+
+/// A job kind's computation; it may throw, which fails only that job.
+using job_fn = std::function<double(std::uint64_t n)>;
+
+class job_registry {
+ public:
+  /// Adds (or replaces) a kind.
+  void add(std::string name, job_fn fn);
+  /// The kind with that name, or nullptr.
+  const job_fn* find(std::string_view name) const;
+  /// Every name, sorted.
+  std::map<std::string, job_fn, std::less<>> const& kinds() const noexcept { return kinds_; }
+
+ private:
+  std::map<std::string, job_fn, std::less<>> kinds_;
+};
+
+/// The registry the server ships with: square_sum.
+job_registry default_registry();
+
+}  // namespace workers
