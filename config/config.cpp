@@ -68,8 +68,10 @@ settings load(const env_lookup& env, unsigned cores) {
         fmt::format("an integer from {} to {} (0 = one per core, negative = cores minus that "
                     "many, at least 1)",
                     -max_threads, max_threads));
-    if (t > 0) s.threads = static_cast<std::size_t>(t);
-    else if (t < 0) s.threads = static_cast<std::size_t>(std::max<std::int64_t>(1, cores + t));
+    if (t > 0)
+      s.threads = static_cast<std::size_t>(t);
+    else if (t < 0)
+      s.threads = static_cast<std::size_t>(std::max<std::int64_t>(1, cores + t));
   }
 
   if (auto v = get("STRATEGY")) {
@@ -84,8 +86,9 @@ settings load(const env_lookup& env, unsigned cores) {
   }
 
   if (auto v = get("IO_THREADS"))
-    s.io_threads = static_cast<std::size_t>(int_setting(
-        "IO_THREADS", *v, 1, max_io_threads, fmt::format("an integer from 1 to {}", max_io_threads)));
+    s.io_threads = static_cast<std::size_t>(
+        int_setting("IO_THREADS", *v, 1, max_io_threads,
+                    fmt::format("an integer from 1 to {}", max_io_threads)));
 
   if (auto v = get("QUEUE_CAPACITY")) {
     const auto allowed = fmt::format("a power of two from 1 to {}", max_queue_capacity);

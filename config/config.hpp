@@ -24,12 +24,12 @@ class config_error : public std::runtime_error {
 
 /// The effective configuration, every value validated and resolved.
 struct settings {
-  std::uint16_t port = 1337;         ///< PORT (0 = any free port)
-  std::string host = "0.0.0.0";      ///< HOST, an IPv4 or IPv6 address
-  std::size_t threads = 1;           ///< THREADS resolved against the core count
+  std::uint16_t port = 1337;     ///< PORT (0 = any free port)
+  std::string host = "0.0.0.0";  ///< HOST, an IPv4 or IPv6 address
+  std::size_t threads = 1;       ///< THREADS resolved against the core count
   pool::strategy_kind strategy = pool::strategy_kind::roundrobin;  ///< STRATEGY
-  std::size_t io_threads = 1;        ///< IO_THREADS
-  std::size_t queue_capacity = 1024; ///< QUEUE_CAPACITY per worker, a power of two
+  std::size_t io_threads = 1;                                      ///< IO_THREADS
+  std::size_t queue_capacity = 1024;    ///< QUEUE_CAPACITY per worker, a power of two
   std::uint64_t max_n = 1'000'000'000;  ///< MAX_N, the largest n a job may ask for
   spdlog::level::level_enum log_level = spdlog::level::info;  ///< LOG_LEVEL
 };

@@ -42,8 +42,7 @@ histogram::snapshot histogram::read() const noexcept {
 
 namespace {
 
-void append_number(std::string& out, double v,
-                   std::chars_format format = std::chars_format{}) {
+void append_number(std::string& out, double v, std::chars_format format = std::chars_format{}) {
   if (std::isinf(v)) {
     out += v > 0 ? "+Inf" : "-Inf";
     return;
@@ -55,7 +54,7 @@ void append_number(std::string& out, double v,
   char buf[32];
   // Shortest round-trip form; `fixed` for bucket bounds, so le="0.0005", not "5e-04".
   const auto r = format == std::chars_format{} ? std::to_chars(buf, buf + sizeof buf, v)
-                                                : std::to_chars(buf, buf + sizeof buf, v, format);
+                                               : std::to_chars(buf, buf + sizeof buf, v, format);
   out.append(buf, r.ptr);
 }
 
@@ -68,10 +67,14 @@ void append_number(std::string& out, std::uint64_t v) {
 // Label values escape backslash, double quote and newline; HELP text backslash and newline.
 void append_escaped(std::string& out, std::string_view s, bool quote) {
   for (char c : s) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else if (quote && c == '"') out += "\\\"";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else if (quote && c == '"')
+      out += "\\\"";
+    else
+      out += c;
   }
 }
 
@@ -133,8 +136,10 @@ void prometheus_writer::histogram(std::string_view name, std::initializer_list<l
   for (std::size_t i = 0; i < h.buckets.size(); ++i) {
     cumulative += h.buckets[i];
     std::string le;
-    if (i < latency_buckets.size()) append_number(le, latency_buckets[i], std::chars_format::fixed);
-    else le = "+Inf";
+    if (i < latency_buckets.size())
+      append_number(le, latency_buckets[i], std::chars_format::fixed);
+    else
+      le = "+Inf";
     start(bucket_name, labels, "le", le);
     append_number(out_, cumulative);
     out_ += '\n';

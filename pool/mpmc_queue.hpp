@@ -50,9 +50,7 @@ class mpmc_queue {
   /// been moved from (it is only moved once a slot is claimed).
   bool try_push(T&& item) noexcept { return try_emplace(std::move(item)); }
   /// Copies `item` in if there is room; returns false when full.
-  bool try_push(const T& item) noexcept
-    requires std::is_nothrow_copy_constructible_v<T>
-  {
+  bool try_push(const T& item) noexcept requires std::is_nothrow_copy_constructible_v<T> {
     return try_emplace(item);
   }
 

@@ -80,10 +80,14 @@ class power_of_two final : public strategy {
 
 std::unique_ptr<strategy> make_strategy(strategy_kind k) {
   switch (k) {
-    case strategy_kind::roundrobin: return std::make_unique<roundrobin>();
-    case strategy_kind::random: return std::make_unique<uniform_random>();
-    case strategy_kind::leastbusy: return std::make_unique<leastbusy>();
-    case strategy_kind::p2c: return std::make_unique<power_of_two>();
+    case strategy_kind::roundrobin:
+      return std::make_unique<roundrobin>();
+    case strategy_kind::random:
+      return std::make_unique<uniform_random>();
+    case strategy_kind::leastbusy:
+      return std::make_unique<leastbusy>();
+    case strategy_kind::p2c:
+      return std::make_unique<power_of_two>();
   }
   return std::make_unique<roundrobin>();
 }

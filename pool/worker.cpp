@@ -22,7 +22,7 @@ void worker::join() {
 }
 
 bool worker::try_submit(job& j) {
-  j.accepted = clock::now();  // before the push: the worker may take it at once
+  j.accepted = clock::now();              // before the push: the worker may take it at once
   if (mailbox_.try_push(std::move(j))) {  // j is untouched when this fails
     shared_add(produced_);
     return true;
@@ -34,8 +34,8 @@ bool worker::try_submit(job& j) {
 std::size_t worker::in_flight() const {
   // Finished first, produced last: produced is bumped just after the push, so a job can
   // finish before it is counted; clamp that brief moment to zero.
-  const auto finished = completed_.load(std::memory_order_relaxed) +
-                        failed_.load(std::memory_order_relaxed);
+  const auto finished =
+      completed_.load(std::memory_order_relaxed) + failed_.load(std::memory_order_relaxed);
   const auto produced = produced_.load(std::memory_order_relaxed);
   return produced > finished ? static_cast<std::size_t>(produced - finished) : 0;
 }

@@ -25,8 +25,8 @@ struct worker_stats {
   std::uint64_t queue_depth = 0;
   std::uint64_t in_flight = 0;
   std::uint64_t capacity = 0;
-  histogram::snapshot queue_wait;    ///< accepted → taken out
-  histogram::snapshot run_time;      ///< taken out → finished
+  histogram::snapshot queue_wait;  ///< accepted → taken out
+  histogram::snapshot run_time;    ///< taken out → finished
 };
 
 class worker final : public backend {

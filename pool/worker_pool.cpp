@@ -30,7 +30,9 @@ worker_pool::worker_pool(const pool_options& options)
   samples_.push_back({clock::now(), finished_counts(workers_)});
 }
 
-worker_pool::~worker_pool() { shutdown(); }
+worker_pool::~worker_pool() {
+  shutdown();
+}
 
 submit_outcome worker_pool::try_submit(job& j) {
   if (closed_.load(std::memory_order_relaxed)) {

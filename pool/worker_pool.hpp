@@ -19,8 +19,8 @@
 namespace pool {
 
 struct pool_options {
-  std::size_t threads = 1;           ///< local workers, at least 1
-  std::size_t queue_capacity = 1024; ///< per-worker mailbox, a power of two
+  std::size_t threads = 1;            ///< local workers, at least 1
+  std::size_t queue_capacity = 1024;  ///< per-worker mailbox, a power of two
   strategy_kind strategy = strategy_kind::roundrobin;
 };
 

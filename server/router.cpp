@@ -14,7 +14,9 @@ namespace {
 using json = nlohmann::json;
 
 // Invalid UTF-8 from a client must not make dump() throw: replace it.
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 // Client text quoted in an error message, cut to a readable length.
 std::string echo(std::string_view s) {
@@ -114,9 +116,11 @@ route_result rpc_error(unsigned status, int code, std::string_view message, json
 
 route_result route_rpc(std::string_view body, const router_context& ctx) {
   const json req = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (req.is_discarded()) return rpc_error(400, rpc_code::parse_error, "parse error: body is not valid JSON");
+  if (req.is_discarded())
+    return rpc_error(400, rpc_code::parse_error, "parse error: body is not valid JSON");
   if (req.is_array())
-    return rpc_error(400, rpc_code::invalid_request, "invalid request: batch requests are not supported");
+    return rpc_error(400, rpc_code::invalid_request,
+                     "invalid request: batch requests are not supported");
   if (!req.is_object())
     return rpc_error(400, rpc_code::invalid_request, "invalid request: expected a JSON object");
 
@@ -131,10 +135,12 @@ route_result route_rpc(std::string_view body, const router_context& ctx) {
 
   const auto version = req.find("jsonrpc");
   if (version == req.end() || *version != "2.0")
-    return rpc_error(400, rpc_code::invalid_request, "invalid request: jsonrpc must be \"2.0\"", id);
+    return rpc_error(400, rpc_code::invalid_request, "invalid request: jsonrpc must be \"2.0\"",
+                     id);
   const auto method = req.find("method");
   if (method == req.end() || !method->is_string())
-    return rpc_error(400, rpc_code::invalid_request, "invalid request: method must be a string", id);
+    return rpc_error(400, rpc_code::invalid_request, "invalid request: method must be a string",
+                     id);
   const auto& name = method->get_ref<const std::string&>();
   const auto* fn = ctx.registry.find(name);
   if (!fn) return rpc_error(404, rpc_code::method_not_found, "method not found: " + echo(name), id);
@@ -147,8 +153,8 @@ route_result route_rpc(std::string_view body, const router_context& ctx) {
              params->contains("n")) {
     n_value = &params->at("n");
   } else {
-    return rpc_error(400, rpc_code::invalid_params,
-                     "invalid params: expected [n] or {\"n\": n}", id);
+    return rpc_error(400, rpc_code::invalid_params, "invalid params: expected [n] or {\"n\": n}",
+                     id);
   }
   if (!n_value->is_number_unsigned())  // negative integers parse as number_integer
     return rpc_error(400, rpc_code::invalid_params,
@@ -171,7 +177,8 @@ reply error_reply(unsigned status, std::string_view message) {
   return r;
 }
 
-reply job_error_reply(const job_call& call, unsigned status, int rpc_code, std::string_view message) {
+reply job_error_reply(const job_call& call, unsigned status, int rpc_code,
+                      std::string_view message) {
   if (!call.jsonrpc) return error_reply(status, message);
   reply r;
   r.status = status;
@@ -182,12 +189,13 @@ reply job_error_reply(const job_call& call, unsigned status, int rpc_code, std::
 }
 
 reply job_reply(const job_call& call, const pool::job_result& r) {
-  if (!r.ok)
-    return job_error_reply(call, 500, rpc_code::job_failed, "job failed: " + r.error);
+  if (!r.ok) return job_error_reply(call, 500, rpc_code::job_failed, "job failed: " + r.error);
   json result{{"value", call.n}, {"sum", r.value}, {"worker", r.backend}};
   reply out;
-  out.body = call.jsonrpc ? dump(json{{"jsonrpc", "2.0"}, {"result", std::move(result)}, {"id", call.rpc_id}})
-                          : dump(result);
+  out.body =
+      call.jsonrpc
+          ? dump(json{{"jsonrpc", "2.0"}, {"result", std::move(result)}, {"id", call.rpc_id}})
+          : dump(result);
   return out;
 }
 
@@ -202,7 +210,8 @@ route_result route(const request_view& req, const router_context& ctx) {
     if (req.method != "POST") return method_not_allowed("POST");
     return route_rpc(req.body, ctx);
   }
-  if (path.empty() || path.front() != '/') return error_reply(400, "request target must start with '/'");
+  if (path.empty() || path.front() != '/')
+    return error_reply(400, "request target must start with '/'");
   const bool known = path == "/" || path == "/healthz" || path == "/metrics";
   const std::string_view segment = path.substr(1);
   const bool one_segment = segment.find('/') == std::string_view::npos;
@@ -221,7 +230,8 @@ route_result route(const request_view& req, const router_context& ctx) {
     const auto* fn = ctx.registry.find("square_sum");
     if (!fn) return error_reply(404, "square_sum is not available");
     const std::uint64_t bound = std::min(random_n_bound, ctx.max_n + 1);
-    return job_call{"square_sum", fn, pool::random_index(static_cast<std::size_t>(bound)), false, nullptr};
+    return job_call{"square_sum", fn, pool::random_index(static_cast<std::size_t>(bound)), false,
+                    nullptr};
   }
   if (number_like) {
     const auto* fn = ctx.registry.find("square_sum");

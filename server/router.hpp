@@ -33,11 +33,11 @@ struct reply {
 
 /// A job to submit to the pool, and how to phrase its answer.
 struct job_call {
-  std::string kind;                         ///< registry name
-  const workers::job_fn* fn = nullptr;      ///< points into the registry
+  std::string kind;                     ///< registry name
+  const workers::job_fn* fn = nullptr;  ///< points into the registry
   std::uint64_t n = 0;
-  bool jsonrpc = false;                     ///< answer as JSON-RPC 2.0
-  nlohmann::json rpc_id;                    ///< the request's id, echoed back
+  bool jsonrpc = false;   ///< answer as JSON-RPC 2.0
+  nlohmann::json rpc_id;  ///< the request's id, echoed back
 };
 
 /// The request asks for the metrics page (rendered by the server, which owns the counters).
@@ -56,7 +56,8 @@ route_result route(const request_view& req, const router_context& ctx);
 /// The answer to a finished job: 200 with the result, or 500 with the job's error.
 reply job_reply(const job_call& call, const pool::job_result& r);
 /// The answer to a job that was not run: a status (503, ...), a JSON-RPC code, a message.
-reply job_error_reply(const job_call& call, unsigned status, int rpc_code, std::string_view message);
+reply job_error_reply(const job_call& call, unsigned status, int rpc_code,
+                      std::string_view message);
 /// A plain JSON error: {"error": message, "status": status}.
 reply error_reply(unsigned status, std::string_view message);
 

@@ -4,9 +4,9 @@
 #include <thread>
 #include <vector>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
-#include <spdlog/spdlog.h>
 
 #include "server/session.hpp"
 
@@ -62,7 +62,9 @@ server::~server() {
   pool_.shutdown();  // no-op after run(); joins the workers if run() never ran
 }
 
-tcp::endpoint server::local_endpoint() const { return acceptor_.local_endpoint(); }
+tcp::endpoint server::local_endpoint() const {
+  return acceptor_.local_endpoint();
+}
 
 void server::handle_signals() {
   signals_.add(SIGINT);
@@ -117,22 +119,23 @@ void server::begin_drain() {
 }
 
 void server::do_accept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [this](boost::system::error_code ec,
-                                                         tcp::socket socket) {
-    if (ec == net::error::operation_aborted || draining()) return;
-    if (ec) {
-      // Out of descriptors and the like: retry after a pause rather than spin.
-      spdlog::warn("accept: {}", ec.message());
-      accept_retry_.expires_after(accept_retry_delay);
-      accept_retry_.async_wait([this](boost::system::error_code e) {
-        if (!e && !draining()) do_accept();
-      });
-      return;
-    }
-    stats_.connection_accepted();
-    std::make_shared<session>(std::move(socket), *this)->start();
-    do_accept();
-  });
+  acceptor_.async_accept(net::make_strand(ioc_),
+                         [this](boost::system::error_code ec, tcp::socket socket) {
+                           if (ec == net::error::operation_aborted || draining()) return;
+                           if (ec) {
+                             // Out of descriptors and the like: retry after a pause rather than
+                             // spin.
+                             spdlog::warn("accept: {}", ec.message());
+                             accept_retry_.expires_after(accept_retry_delay);
+                             accept_retry_.async_wait([this](boost::system::error_code e) {
+                               if (!e && !draining()) do_accept();
+                             });
+                             return;
+                           }
+                           stats_.connection_accepted();
+                           std::make_shared<session>(std::move(socket), *this)->start();
+                           do_accept();
+                         });
 }
 
 void server::do_sample() {

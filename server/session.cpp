@@ -1,9 +1,9 @@
 #include "server/session.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
-#include <spdlog/spdlog.h>
 
 #include "server/server.hpp"
 
@@ -19,14 +19,18 @@ bool is_http_parse_error(const beast::error_code& ec) {
   return &ec.category() == &http::make_error_code(http::error::bad_target).category();
 }
 
-std::string_view to_std(beast::string_view s) { return {s.data(), s.size()}; }
+std::string_view to_std(beast::string_view s) {
+  return {s.data(), s.size()};
+}
 
 }  // namespace
 
 session::session(net::ip::tcp::socket&& socket, server& owner)
     : stream_(std::move(socket)), server_(owner) {}
 
-session::~session() { server_.remove_session(this); }
+session::~session() {
+  server_.remove_session(this);
+}
 
 void session::start() {
   // Hop onto the strand: every handler of this connection runs there.
@@ -68,9 +72,11 @@ void session::on_read(beast::error_code ec, std::size_t) {
     keep_alive_ = false;
     version_ = 11;
     if (ec == http::error::body_limit)
-      return send(error_reply(413, "request body larger than " + std::to_string(body_limit) + " bytes"));
+      return send(
+          error_reply(413, "request body larger than " + std::to_string(body_limit) + " bytes"));
     if (ec == http::error::header_limit)
-      return send(error_reply(431, "request headers larger than " + std::to_string(header_limit) + " bytes"));
+      return send(error_reply(
+          431, "request headers larger than " + std::to_string(header_limit) + " bytes"));
     return send(error_reply(400, "malformed HTTP request: " + ec.message()));
   }
   if (ec) return do_close();
@@ -80,7 +86,8 @@ void session::on_read(beast::error_code ec, std::size_t) {
 void session::handle(http::request<http::string_body>&& req) {
   keep_alive_ = req.keep_alive() && !server_.draining();
   version_ = req.version();
-  auto routed = route({to_std(req.method_string()), to_std(req.target()), req.body()}, server_.router());
+  auto routed =
+      route({to_std(req.method_string()), to_std(req.target()), req.body()}, server_.router());
   if (auto* call = std::get_if<job_call>(&routed)) return submit(std::move(*call));
   if (std::holds_alternative<scrape>(routed))
     return send(reply{200, server_.metrics_text(), "text/plain; version=0.0.4; charset=utf-8", {}});
@@ -115,15 +122,19 @@ void session::submit(job_call&& call) {
   }
 }
 
-void session::on_job_done(pool::job_result&& r) { send(job_reply(call_, r)); }
+void session::on_job_done(pool::job_result&& r) {
+  send(job_reply(call_, r));
+}
 
 void session::send(reply&& r) {
   res_ = {};
   res_.result(r.status);
   res_.version(version_);
   res_.set(http::field::server, "poolserver");
-  res_.set(http::field::content_type, beast::string_view(r.content_type.data(), r.content_type.size()));
-  for (auto& [name, value] : r.headers) res_.set(beast::string_view(name.data(), name.size()), value);
+  res_.set(http::field::content_type,
+           beast::string_view(r.content_type.data(), r.content_type.size()));
+  for (auto& [name, value] : r.headers)
+    res_.set(beast::string_view(name.data(), name.size()), value);
   res_.keep_alive(keep_alive_ && !server_.draining());
   res_.body() = std::move(r.body);
   res_.prepare_payload();
@@ -131,7 +142,8 @@ void session::send(reply&& r) {
   // in the next scrape.
   server_.stats().record(r.status, pool::clock::now() - started_);
   stream_.expires_after(write_timeout);
-  http::async_write(stream_, res_, beast::bind_front_handler(&session::on_write, shared_from_this()));
+  http::async_write(stream_, res_,
+                    beast::bind_front_handler(&session::on_write, shared_from_this()));
 }
 
 void session::on_write(beast::error_code ec, std::size_t) {

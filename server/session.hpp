@@ -23,10 +23,10 @@ class server;
 class session : public std::enable_shared_from_this<session> {
  public:
   /// Limits of one request, next to what they limit.
-  static constexpr std::chrono::seconds read_timeout{30};   ///< idle keep-alive and slow sends
+  static constexpr std::chrono::seconds read_timeout{30};  ///< idle keep-alive and slow sends
   static constexpr std::chrono::seconds write_timeout{30};
-  static constexpr std::uint32_t header_limit = 8 * 1024;   ///< beyond: 431
-  static constexpr std::uint64_t body_limit = 64 * 1024;    ///< beyond: 413
+  static constexpr std::uint32_t header_limit = 8 * 1024;  ///< beyond: 431
+  static constexpr std::uint64_t body_limit = 64 * 1024;   ///< beyond: 413
 
   session(boost::asio::ip::tcp::socket&& socket, server& owner);
   ~session();
@@ -53,11 +53,11 @@ class session : public std::enable_shared_from_this<session> {
   boost::beast::http::response<boost::beast::http::string_body> res_;  // alive until written
   server& server_;
 
-  bool reading_ = false;      // an async_read for a new request is outstanding
-  bool keep_alive_ = false;   // of the request being answered
+  bool reading_ = false;     // an async_read for a new request is outstanding
+  bool keep_alive_ = false;  // of the request being answered
   unsigned version_ = 11;
   pool::clock::time_point started_{};  // when the request being answered was read
-  job_call call_;             // the job being run for this request
+  job_call call_;                      // the job being run for this request
 };
 
 }  // namespace server

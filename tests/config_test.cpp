@@ -47,7 +47,7 @@ TEST_CASE("config: THREADS unset, 0, empty, positive and negative") {
   CHECK(load({{"THREADS", "3"}}, 8).threads == 3);
   CHECK(load({{"THREADS", "64"}}, 2).threads == 64);
   CHECK(load({{"THREADS", "-2"}}, 8).threads == 6);
-  CHECK(load({{"THREADS", "-1"}}, 1).threads == 1);   // at least one
+  CHECK(load({{"THREADS", "-1"}}, 1).threads == 1);  // at least one
   CHECK(load({{"THREADS", "-20"}}, 8).threads == 1);
 }
 
@@ -79,16 +79,26 @@ TEST_CASE("config: each invalid value names the variable, the value and what is 
     const char* allowed;  // a piece of the allowed-values text
   };
   const bad cases[] = {
-      {"THREADS", "abc", "integer"},           {"THREADS", "1.5", "integer"},
-      {"THREADS", "99999", "1024"},            {"THREADS", "+3", "integer"},
-      {"THREADS", " 3", "integer"},            {"STRATEGY", "fastest", "roundrobin, random, leastbusy, p2c"},
-      {"STRATEGY", "RoundRobin", "leastbusy"}, {"PORT", "70000", "65535"},
-      {"PORT", "-1", "65535"},                 {"PORT", "http", "65535"},
-      {"HOST", "example.com", "IPv4 or IPv6"}, {"HOST", "300.1.1.1", "IPv4 or IPv6"},
-      {"IO_THREADS", "0", "from 1 to 256"},    {"IO_THREADS", "1000", "from 1 to 256"},
-      {"QUEUE_CAPACITY", "1000", "power of two"}, {"QUEUE_CAPACITY", "0", "power of two"},
-      {"QUEUE_CAPACITY", "2097152", "power of two"}, {"MAX_N", "-1", "from 0 to"},
-      {"MAX_N", "1e9", "from 0 to"},           {"LOG_LEVEL", "verbose", "trace, debug, info"},
+      {"THREADS", "abc", "integer"},
+      {"THREADS", "1.5", "integer"},
+      {"THREADS", "99999", "1024"},
+      {"THREADS", "+3", "integer"},
+      {"THREADS", " 3", "integer"},
+      {"STRATEGY", "fastest", "roundrobin, random, leastbusy, p2c"},
+      {"STRATEGY", "RoundRobin", "leastbusy"},
+      {"PORT", "70000", "65535"},
+      {"PORT", "-1", "65535"},
+      {"PORT", "http", "65535"},
+      {"HOST", "example.com", "IPv4 or IPv6"},
+      {"HOST", "300.1.1.1", "IPv4 or IPv6"},
+      {"IO_THREADS", "0", "from 1 to 256"},
+      {"IO_THREADS", "1000", "from 1 to 256"},
+      {"QUEUE_CAPACITY", "1000", "power of two"},
+      {"QUEUE_CAPACITY", "0", "power of two"},
+      {"QUEUE_CAPACITY", "2097152", "power of two"},
+      {"MAX_N", "-1", "from 0 to"},
+      {"MAX_N", "1e9", "from 0 to"},
+      {"LOG_LEVEL", "verbose", "trace, debug, info"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.name);

@@ -51,7 +51,8 @@ struct running_server {
     s.queue_capacity = capacity;
     s.strategy = strategy;
     auto registry = workers::default_registry();
-    registry.add("fail", [](std::uint64_t) -> double { throw std::runtime_error("deliberate failure"); });
+    registry.add("fail",
+                 [](std::uint64_t) -> double { throw std::runtime_error("deliberate failure"); });
     registry.add("block", [b = blocker](std::uint64_t n) {
       b->wait();
       return static_cast<double>(n);
@@ -113,7 +114,8 @@ TEST_CASE("http: every route answers") {
   CHECK(n < server::random_n_bound);
   CHECK(b["sum"].get<double>() == workers::square_sum(n));
 
-  r = c.request(http::verb::post, "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[1000000],"id":7})",
+  r = c.request(http::verb::post, "/rpc",
+                R"({"jsonrpc":"2.0","method":"square_sum","params":[1000000],"id":7})",
                 {{"Content-Type", "application/json"}});
   CHECK(r.result_int() == 200);
   b = body_of(r);
@@ -152,7 +154,8 @@ TEST_CASE("http: bad input gets the right status and a JSON error - the server k
       {http::verb::get, "/rpc", "", 405},
       {http::verb::post, "/rpc", "{not json", 400},
       {http::verb::post, "/rpc", R"({"jsonrpc":"2.0","method":"nope","params":[1],"id":1})", 404},
-      {http::verb::post, "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[-1],"id":1})", 400},
+      {http::verb::post, "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[-1],"id":1})",
+       400},
   };
   test::http_client c(s.port);  // all on one keep-alive connection: errors do not close it
   for (const auto& bc : cases) {
@@ -204,8 +207,9 @@ TEST_CASE("http: keep-alive serves many requests on one connection, pipelined to
       CHECK(body_of(r)["value"] == 1000 + i);
     }
     // Three requests in one write: three answers, in order.
-    c.send_raw("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
-               "GET /3 HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.send_raw(
+        "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /3 HTTP/1.1\r\nHost: x\r\n\r\n");
     for (int i = 1; i <= 3; ++i) CHECK(body_of(c.read())["value"] == i);
   }
   // The client above used one connection; metrics() opens one more.
@@ -235,7 +239,8 @@ TEST_CASE("http: /metrics counters move by exactly the number of jobs sent") {
   CHECK(*test::metric(after, "poolserver_queue_depth") == 0);
   double per_worker = 0;
   for (int k = 0; k < 3; ++k)
-    per_worker += *test::metric(after, "poolserver_worker_jobs_produced_total{worker=\"" + std::to_string(k) + "\"}");
+    per_worker += *test::metric(
+        after, "poolserver_worker_jobs_produced_total{worker=\"" + std::to_string(k) + "\"}");
   CHECK(per_worker == *test::metric(after, "poolserver_jobs_produced_total"));
   // roundrobin over 3 workers: 7 jobs land as 3, 2, 2 in some rotation.
   const auto spread = delta("poolserver_worker_jobs_produced_total{worker=\"0\"}");
@@ -243,7 +248,8 @@ TEST_CASE("http: /metrics counters move by exactly the number of jobs sent") {
   CHECK(spread <= 3);
 }
 
-TEST_CASE("http: a full mailbox answers 503 with Retry-After at once - accepted jobs still answer") {
+TEST_CASE(
+    "http: a full mailbox answers 503 with Retry-After at once - accepted jobs still answer") {
   running_server s(1, 1);  // one worker, a mailbox of one
   test::http_client running(s.port), queued(s.port), refused(s.port);
   running.send(http::verb::get, "/block?n=1");
@@ -255,7 +261,8 @@ TEST_CASE("http: a full mailbox answers 503 with Retry-After at once - accepted 
   CHECK(r.result_int() == 503);
   CHECK(r[http::field::retry_after] == "1");
   CHECK(body_of(r)["error"].get<std::string>().find("full") != std::string::npos);
-  const auto rpc = refused.request(http::verb::post, "/rpc", R"({"jsonrpc":"2.0","method":"block","params":[4],"id":9})");
+  const auto rpc = refused.request(http::verb::post, "/rpc",
+                                   R"({"jsonrpc":"2.0","method":"block","params":[4],"id":9})");
   CHECK(rpc.result_int() == 503);
   CHECK(body_of(rpc)["error"]["code"] == server::rpc_code::overloaded);
 
@@ -273,7 +280,8 @@ TEST_CASE("http: a throwing job answers 500 for itself only") {
   const auto r = c.get("/fail?n=1");
   CHECK(r.result_int() == 500);
   CHECK(body_of(r)["error"].get<std::string>().find("deliberate failure") != std::string::npos);
-  const auto rpc = c.request(http::verb::post, "/rpc", R"({"jsonrpc":"2.0","method":"fail","params":[1],"id":"f"})");
+  const auto rpc = c.request(http::verb::post, "/rpc",
+                             R"({"jsonrpc":"2.0","method":"fail","params":[1],"id":"f"})");
   CHECK(rpc.result_int() == 500);
   CHECK(body_of(rpc)["error"]["code"] == server::rpc_code::job_failed);
   CHECK(c.get("/100").result_int() == 200);  // same connection, same workers: still fine
@@ -296,7 +304,8 @@ TEST_CASE("http: concurrent clients on every strategy, every request answered co
           target += std::to_string(n);  // not "/" + ...: g++ 12 warns falsely (-Wrestrict)
           const auto r = c.get(target);
           const auto b = json::parse(r.body());
-          if (r.result_int() == 200 && b["value"] == n && b["sum"].get<double>() == workers::square_sum(n))
+          if (r.result_int() == 200 && b["value"] == n &&
+              b["sum"].get<double>() == workers::square_sum(n))
             good.fetch_add(1);
         }
       });

@@ -9,10 +9,10 @@ using namespace std::chrono_literals;
 
 TEST_CASE("histogram: observations land in the right bucket - sum in nanoseconds") {
   pool::histogram h;
-  h.observe(300us);   // <= 0.0005
-  h.observe(2ms);     // <= 0.0025
-  h.observe(100s);    // +Inf
-  h.observe(50us);    // <= 0.00005 exactly on the bound
+  h.observe(300us);  // <= 0.0005
+  h.observe(2ms);    // <= 0.0025
+  h.observe(100s);   // +Inf
+  h.observe(50us);   // <= 0.00005 exactly on the bound
   const auto s = h.read();
   CHECK(s.count() == 4);
   CHECK(s.buckets[0] == 1);
@@ -35,7 +35,9 @@ TEST_CASE("prometheus writer: families, labels with escapes, cumulative histogra
   w.family("lat_seconds", "histogram", "Latency.");
   w.histogram("lat_seconds", {{"w", "0"}}, h.read());
 
-  CHECK(out.find("# HELP x_total A help line with a \\\\ and\\na newline.\n# TYPE x_total counter\n") == 0);
+  CHECK(out.find(
+            "# HELP x_total A help line with a \\\\ and\\na newline.\n# TYPE x_total counter\n") ==
+        0);
   CHECK(out.find("x_total{a=\"q\\\"uote\",b=\"back\\\\slash\\nnl\"} 7\n") != std::string::npos);
   CHECK(out.find("\nx_total 1.5\n") != std::string::npos);
   CHECK(out.find("lat_seconds_bucket{w=\"0\",le=\"0.0005\"} 0\n") != std::string::npos);

@@ -126,7 +126,8 @@ TEST_CASE("process: SIGTERM answers the request in flight, then exits 0") {
   child c({"PORT=0", "HOST=127.0.0.1", "THREADS=2", "STRATEGY=leastbusy"});
   REQUIRE(c.read_until("listening on http://127.0.0.1:"));
   REQUIRE(c.read_until("\n"));
-  const auto at = c.output().find("listening on http://127.0.0.1:") + std::strlen("listening on http://127.0.0.1:");
+  const auto at = c.output().find("listening on http://127.0.0.1:") +
+                  std::strlen("listening on http://127.0.0.1:");
   const auto port = static_cast<unsigned short>(std::stoi(c.output().substr(at)));
   CHECK(c.output().find("STRATEGY=leastbusy") != std::string::npos);  // effective config logged
 

@@ -70,7 +70,8 @@ inline std::string format_problems(const std::string& text) {
     if (name != family && name.compare(name.size() - 7, 7, "_bucket") == 0) {
       const auto le = line.find("le=\"");
       const std::string key = family + line.substr(name.size(), le - name.size());
-      if (last_bucket.count(key) && v < last_bucket[key]) problems += "buckets not cumulative: " + line + "\n";
+      if (last_bucket.count(key) && v < last_bucket[key])
+        problems += "buckets not cumulative: " + line + "\n";
       last_bucket[key] = v;
     }
   }

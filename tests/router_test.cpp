@@ -15,8 +15,12 @@ struct fixture {
   workers::job_registry registry = workers::default_registry();
   server::router_context ctx{registry, 1'000'000'000};
 
-  server::route_result get(std::string_view target) { return server::route({"GET", target, ""}, ctx); }
-  server::route_result rpc(std::string_view body) { return server::route({"POST", "/rpc", body}, ctx); }
+  server::route_result get(std::string_view target) {
+    return server::route({"GET", target, ""}, ctx);
+  }
+  server::route_result rpc(std::string_view body) {
+    return server::route({"POST", "/rpc", body}, ctx);
+  }
 };
 
 server::job_call as_job(const server::route_result& r) {
@@ -70,14 +74,17 @@ TEST_CASE("router: health and metrics") {
 
 TEST_CASE("router: JSON-RPC requests") {
   fixture f;
-  const auto a = as_job(f.rpc(R"({"jsonrpc":"2.0","method":"square_sum","params":[1000000],"id":7})"));
+  const auto a =
+      as_job(f.rpc(R"({"jsonrpc":"2.0","method":"square_sum","params":[1000000],"id":7})"));
   CHECK(a.n == 1'000'000);
   CHECK(a.jsonrpc);
   CHECK(a.rpc_id == 7);
-  const auto b = as_job(f.rpc(R"({"jsonrpc":"2.0","method":"square_sum","params":{"n":5},"id":"x"})"));
+  const auto b =
+      as_job(f.rpc(R"({"jsonrpc":"2.0","method":"square_sum","params":{"n":5},"id":"x"})"));
   CHECK(b.n == 5);
   CHECK(b.rpc_id == "x");
-  CHECK(as_job(f.rpc(R"({"jsonrpc":"2.0","method":"square_sum","params":[0],"id":null})")).rpc_id.is_null());
+  CHECK(as_job(f.rpc(R"({"jsonrpc":"2.0","method":"square_sum","params":[0],"id":null})"))
+            .rpc_id.is_null());
 }
 
 TEST_CASE("router: bad input gets the right status and a JSON error that says what was wrong") {
@@ -86,8 +93,8 @@ TEST_CASE("router: bad input gets the right status and a JSON error that says wh
     std::string target;
     std::string body;
     unsigned status;
-    int rpc_code;           // 0: a plain error body
-    const char* mentions;   // a piece of the message
+    int rpc_code;          // 0: a plain error body
+    const char* mentions;  // a piece of the message
   };
   const bad cases[] = {
       {"GET", "/abc", "", 404, 0, "no route"},
@@ -115,22 +122,38 @@ TEST_CASE("router: bad input gets the right status and a JSON error that says wh
       {"POST", "/rpc", "", 400, -32700, "not valid JSON"},
       {"POST", "/rpc", "[]", 400, -32600, "batch"},
       {"POST", "/rpc", "42", 400, -32600, "JSON object"},
-      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[1]})", 400, -32600, "id is required"},
-      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[1],"id":[1]})", 400, -32600, "id must be"},
-      {"POST", "/rpc", R"({"jsonrpc":"1.0","method":"square_sum","params":[1],"id":1})", 400, -32600, "jsonrpc"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[1]})", 400, -32600,
+       "id is required"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[1],"id":[1]})", 400,
+       -32600, "id must be"},
+      {"POST", "/rpc", R"({"jsonrpc":"1.0","method":"square_sum","params":[1],"id":1})", 400,
+       -32600, "jsonrpc"},
       {"POST", "/rpc", R"({"method":"square_sum","params":[1],"id":1})", 400, -32600, "jsonrpc"},
-      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":5,"params":[1],"id":1})", 400, -32600, "method"},
-      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"nope","params":[1],"id":1})", 404, -32601, "'nope'"},
-      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","id":1})", 400, -32602, "expected [n]"},
-      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[],"id":1})", 400, -32602, "expected [n]"},
-      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[1,2],"id":1})", 400, -32602, "expected [n]"},
-      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":{"m":1},"id":1})", 400, -32602, "expected [n]"},
-      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":["5"],"id":1})", 400, -32602, "non-negative integer"},
-      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[1.5],"id":1})", 400, -32602, "non-negative integer"},
-      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[-1],"id":1})", 400, -32602, "non-negative integer"},
-      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[1e300],"id":1})", 400, -32602, "non-negative integer"},
-      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[2000000000],"id":1})", 422, -32602, "at most"},
-      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[99999999999999999999999],"id":1})", 400, -32602, "non-negative integer"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":5,"params":[1],"id":1})", 400, -32600,
+       "method"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"nope","params":[1],"id":1})", 404, -32601,
+       "'nope'"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","id":1})", 400, -32602,
+       "expected [n]"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[],"id":1})", 400, -32602,
+       "expected [n]"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[1,2],"id":1})", 400,
+       -32602, "expected [n]"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":{"m":1},"id":1})", 400,
+       -32602, "expected [n]"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":["5"],"id":1})", 400,
+       -32602, "non-negative integer"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[1.5],"id":1})", 400,
+       -32602, "non-negative integer"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[-1],"id":1})", 400,
+       -32602, "non-negative integer"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[1e300],"id":1})", 400,
+       -32602, "non-negative integer"},
+      {"POST", "/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[2000000000],"id":1})",
+       422, -32602, "at most"},
+      {"POST", "/rpc",
+       R"({"jsonrpc":"2.0","method":"square_sum","params":[99999999999999999999999],"id":1})", 400,
+       -32602, "non-negative integer"},
   };
   fixture f;
   for (const auto& c : cases) {
@@ -178,7 +201,8 @@ TEST_CASE("router: job replies carry the value, the full-precision sum and the w
   CHECK(body["worker"] == 3);
   CHECK(body["sum"].get<double>() == r.value);  // bit-exact round trip
 
-  const auto rpc_call = as_job(f.rpc(R"({"jsonrpc":"2.0","method":"square_sum","params":[1000000],"id":7})"));
+  const auto rpc_call =
+      as_job(f.rpc(R"({"jsonrpc":"2.0","method":"square_sum","params":[1000000],"id":7})"));
   const auto rpc_body = json::parse(server::job_reply(rpc_call, r).body);
   CHECK(rpc_body["id"] == 7);
   CHECK(rpc_body["result"]["sum"].get<double>() == r.value);

@@ -40,8 +40,10 @@ TEST_CASE("square_sum: known values") {
 
 TEST_CASE("square_sum: relative error <= 1e-12 against a long-double reference") {
   // Small n, every block/lane boundary, and large n.
-  for (std::uint64_t n = 0; n <= 40; ++n) CHECK(relative_error(workers::square_sum(n), reference(n)) <= 1e-12);
-  for (std::uint64_t n : {4095ull, 4096ull, 4097ull, 8191ull, 12345ull, 1'000'000ull, 10'000'000ull}) {
+  for (std::uint64_t n = 0; n <= 40; ++n)
+    CHECK(relative_error(workers::square_sum(n), reference(n)) <= 1e-12);
+  for (std::uint64_t n :
+       {4095ull, 4096ull, 4097ull, 8191ull, 12345ull, 1'000'000ull, 10'000'000ull}) {
     CAPTURE(n);
     CHECK(relative_error(workers::square_sum(n), reference(n)) <= 1e-12);
   }
@@ -52,8 +54,8 @@ TEST_CASE("square_sum: large n against the Euler-Maclaurin expansion") {
   const long double zeta_minus_half = -0.2078862249773545660173067253970493022262L;
   for (std::uint64_t n : {100'000'000ull}) {
     const long double x = n;
-    const long double want = 2.0L / 3.0L * x * sqrtl(x) - 0.5L * sqrtl(x) + zeta_minus_half +
-                             1.0L / (24.0L * sqrtl(x));
+    const long double want =
+        2.0L / 3.0L * x * sqrtl(x) - 0.5L * sqrtl(x) + zeta_minus_half + 1.0L / (24.0L * sqrtl(x));
     CHECK(relative_error(workers::square_sum(n), want) <= 1e-12);
   }
 }

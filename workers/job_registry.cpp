@@ -4,7 +4,9 @@
 
 namespace workers {
 
-void job_registry::add(std::string name, job_fn fn) { kinds_[std::move(name)] = std::move(fn); }
+void job_registry::add(std::string name, job_fn fn) {
+  kinds_[std::move(name)] = std::move(fn);
+}
 
 const job_fn* job_registry::find(std::string_view name) const {
   const auto it = kinds_.find(name);
