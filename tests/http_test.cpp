@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include "sync_support.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -23,21 +25,9 @@ namespace http = boost::beast::http;
 
 namespace {
 
-// A gate that the "block" job kind waits on, so tests can hold a worker busy.
-struct gate {
-  std::atomic<bool> open{false};
-  void wait() {
-    while (!open.load()) open.wait(false);
-  }
-  void release() {
-    open.store(true);
-    open.notify_all();
-  }
-};
-
 // The server with the shipped job kinds plus test kinds, serving on 127.0.0.1:<any>.
 struct running_server {
-  std::shared_ptr<gate> blocker = std::make_shared<gate>();
+  std::shared_ptr<test::gate> blocker = std::make_shared<test::gate>();
   std::unique_ptr<server::server> srv;
   std::thread thread;
   unsigned short port = 0;
@@ -74,15 +64,6 @@ struct running_server {
     return *v;
   }
 };
-
-template <typename Pred>
-void wait_until(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (!pred()) {
-    REQUIRE(std::chrono::steady_clock::now() < deadline);
-    std::this_thread::sleep_for(1ms);
-  }
-}
 
 json body_of(const test::response& r) {
   CHECK(r[http::field::content_type] == "application/json");
@@ -253,9 +234,9 @@ TEST_CASE(
   running_server s(1, 1);  // one worker, a mailbox of one
   test::http_client running(s.port), queued(s.port), refused(s.port);
   running.send(http::verb::get, "/block?n=1");
-  wait_until([&] { return s.srv->workers().stats(0).consumed == 1; });  // the worker is busy
+  test::wait_until([&] { return s.srv->workers().stats(0).consumed == 1; });  // the worker is busy
   queued.send(http::verb::get, "/block?n=2");
-  wait_until([&] { return s.srv->workers().stats(0).produced == 2; });  // the mailbox is full
+  test::wait_until([&] { return s.srv->workers().stats(0).produced == 2; });  // the mailbox is full
 
   const auto r = refused.get("/block?n=3");
   CHECK(r.result_int() == 503);
@@ -321,7 +302,7 @@ TEST_CASE("http: stop() answers the request in progress, then closes") {
   test::http_client busy(s->port), idle(s->port);
   CHECK(idle.get("/1").result_int() == 200);  // idle now holds an open keep-alive connection
   busy.send(http::verb::get, "/block?n=5");
-  wait_until([&] { return s->srv->workers().stats(0).consumed == 2; });
+  test::wait_until([&] { return s->srv->workers().stats(0).consumed == 2; });
   s->srv->stop();
   CHECK(idle.closed_by_server());  // idle connections close at once
   s->blocker->release();

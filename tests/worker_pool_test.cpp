@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include "sync_support.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
@@ -9,32 +11,6 @@
 #include <vector>
 
 using namespace std::chrono_literals;
-
-namespace {
-
-// Spins (politely) until `pred` holds; fails the test after 20 s instead of hanging.
-template <typename Pred>
-void wait_until(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (!pred()) {
-    REQUIRE(std::chrono::steady_clock::now() < deadline);
-    std::this_thread::sleep_for(100us);
-  }
-}
-
-// A gate jobs can wait on; opened once.
-struct gate {
-  std::atomic<bool> open{false};
-  void wait() {
-    while (!open.load()) open.wait(false);
-  }
-  void release() {
-    open.store(true);
-    open.notify_all();
-  }
-};
-
-}  // namespace
 
 TEST_CASE("pool: concurrent submission, every job answered once with the right result") {
   for (const auto& [kind, name] : pool::strategy_names) {
@@ -64,7 +40,7 @@ TEST_CASE("pool: concurrent submission, every job answered once with the right r
       });
     }
     for (auto& t : threads) t.join();
-    wait_until([&] { return done.load() == total; });
+    test::wait_until([&] { return done.load() == total; });
 
     int wrong = 0;
     std::vector<int> per_backend(3);
@@ -91,7 +67,7 @@ TEST_CASE("pool: concurrent submission, every job answered once with the right r
 
 TEST_CASE("pool: a full mailbox is reported as full, and nothing is lost") {
   pool::worker_pool p({1, 2, pool::strategy_kind::roundrobin});
-  gate g;
+  test::gate g;
   std::atomic<int> done{0};
   auto make = [&](bool block) {
     pool::job j;
@@ -105,7 +81,7 @@ TEST_CASE("pool: a full mailbox is reported as full, and nothing is lost") {
 
   auto running = make(true);
   REQUIRE(p.try_submit(running).status == pool::submit_status::accepted);
-  wait_until([&] { return p.stats(0).consumed == 1; });  // the worker is now busy
+  test::wait_until([&] { return p.stats(0).consumed == 1; });  // the worker is now busy
   auto a = make(false), b = make(false), c = make(false);
   CHECK(p.try_submit(a).status == pool::submit_status::accepted);
   CHECK(p.try_submit(b).status == pool::submit_status::accepted);
@@ -119,11 +95,11 @@ TEST_CASE("pool: a full mailbox is reported as full, and nothing is lost") {
   CHECK(p.rejections(pool::reject_reason::queue_full) == 1);
 
   g.release();
-  wait_until([&] { return done.load() >= 3; });
+  test::wait_until([&] { return done.load() >= 3; });
   CHECK(done.load() == 3);  // exactly the accepted ones, all ok
   // The refused job can still be submitted now that there is room.
   CHECK(p.try_submit(c).status == pool::submit_status::accepted);
-  wait_until([&] { return done.load() == 4; });
+  test::wait_until([&] { return done.load() == 4; });
   CHECK(p.stats(0).completed == 4);
 }
 
@@ -144,7 +120,7 @@ TEST_CASE("pool: a throwing job fails only itself and the worker lives on") {
     };
     REQUIRE(p.try_submit(j).status == pool::submit_status::accepted);
   }
-  wait_until([&] { return done.load() == 6; });
+  test::wait_until([&] { return done.load() == 6; });
   for (int i : {0, 1, 4, 5}) {
     CHECK(results[i].ok);
     CHECK(results[i].value == i);
@@ -190,7 +166,7 @@ TEST_CASE("pool: throughput is the rate of finished jobs over the last window") 
     j.done = [&](pool::job_result&&) { done.fetch_add(1); };
     REQUIRE(p.try_submit(j).status == pool::submit_status::accepted);
   }
-  wait_until([&] { return done.load() == 40; });
+  test::wait_until([&] { return done.load() == 40; });
 
   const auto t0 = pool::clock::now();
   auto rates = p.throughput(t0);
