@@ -2,9 +2,11 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 #include <cstdlib>
+#include <iterator>
 #include <thread>
 
 #include <fmt/format.h>
@@ -18,6 +20,13 @@ constexpr std::int64_t max_io_threads = 256;
 constexpr std::int64_t max_queue_capacity = 1 << 20;
 // Counting lanes in doubles is exact below 2^53.
 constexpr std::int64_t max_max_n = std::int64_t{1} << 53;
+
+// LOG_LEVEL names, as users write them (spdlog's own names say "warning" and "err").
+constexpr std::pair<std::string_view, spdlog::level::level_enum> log_levels[] = {
+    {"trace", spdlog::level::trace}, {"debug", spdlog::level::debug},
+    {"info", spdlog::level::info},   {"warn", spdlog::level::warn},
+    {"error", spdlog::level::err},   {"critical", spdlog::level::critical},
+    {"off", spdlog::level::off}};
 
 [[noreturn]] void invalid(std::string_view name, std::string_view value, std::string_view allowed) {
   throw config_error(fmt::format("{}: invalid value '{}'; allowed: {}", name, value, allowed));
@@ -102,19 +111,11 @@ settings load(const env_lookup& env, unsigned cores) {
         int_setting("MAX_N", *v, 0, max_max_n, fmt::format("an integer from 0 to {}", max_max_n)));
 
   if (auto v = get("LOG_LEVEL")) {
-    static constexpr std::pair<std::string_view, spdlog::level::level_enum> levels[] = {
-        {"trace", spdlog::level::trace}, {"debug", spdlog::level::debug},
-        {"info", spdlog::level::info},   {"warn", spdlog::level::warn},
-        {"error", spdlog::level::err},   {"critical", spdlog::level::critical},
-        {"off", spdlog::level::off}};
-    bool found = false;
-    for (const auto& [name, level] : levels) {
-      if (name == *v) {
-        s.log_level = level;
-        found = true;
-      }
-    }
-    if (!found) invalid("LOG_LEVEL", *v, "trace, debug, info, warn, error, critical, off");
+    const auto* it = std::find_if(std::begin(log_levels), std::end(log_levels),
+                                  [&](const auto& l) { return l.first == *v; });
+    if (it == std::end(log_levels))
+      invalid("LOG_LEVEL", *v, "trace, debug, info, warn, error, critical, off");
+    s.log_level = it->second;
   }
   return s;
 }
@@ -129,12 +130,18 @@ settings load_from_environment() {
       std::thread::hardware_concurrency());
 }
 
+std::string_view log_level_name(spdlog::level::level_enum level) {
+  for (const auto& [name, l] : log_levels)
+    if (l == level) return name;
+  return "info";
+}
+
 std::string describe(const settings& s) {
   return fmt::format(
       "PORT={} HOST={} THREADS={} STRATEGY={} IO_THREADS={} QUEUE_CAPACITY={} MAX_N={} "
       "LOG_LEVEL={}",
       s.port, s.host, s.threads, pool::to_string(s.strategy), s.io_threads, s.queue_capacity,
-      s.max_n, spdlog::level::to_string_view(s.log_level));
+      s.max_n, log_level_name(s.log_level));
 }
 
 }  // namespace config

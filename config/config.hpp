@@ -44,6 +44,9 @@ settings load(const env_lookup& env, unsigned cores);
 /// load() over the process environment and std::thread::hardware_concurrency().
 settings load_from_environment();
 
+/// The LOG_LEVEL name of a level ("warn", not spdlog's "warning").
+std::string_view log_level_name(spdlog::level::level_enum level);
+
 /// One line with every effective setting, for the start-up log.
 std::string describe(const settings& s);
 

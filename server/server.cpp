@@ -1,6 +1,5 @@
 #include "server/server.hpp"
 
-#include <sstream>
 #include <thread>
 #include <vector>
 
