@@ -48,6 +48,15 @@ std::int64_t int_setting(std::string_view name, const std::string& value, std::i
   return *v;
 }
 
+// A duration in whole milliseconds within [lo, hi].
+std::chrono::milliseconds ms_setting(std::string_view name, const std::string& value,
+                                     std::int64_t lo, std::int64_t hi) {
+  return std::chrono::milliseconds(int_setting(
+      name, value, lo, hi, fmt::format("milliseconds, an integer from {} to {}", lo, hi)));
+}
+
+constexpr std::int64_t max_ms = 86'400'000;  // a day
+
 }  // namespace
 
 settings load(const env_lookup& env, unsigned cores) {
@@ -117,6 +126,28 @@ settings load(const env_lookup& env, unsigned cores) {
       invalid("LOG_LEVEL", *v, "trace, debug, info, warn, error, critical, off");
     s.log_level = it->second;
   }
+
+  if (auto v = get("REQUEST_TIMEOUT_MS"))
+    s.request_timeout = ms_setting("REQUEST_TIMEOUT_MS", *v, 1, max_ms);
+  if (auto v = get("BACKPRESSURE")) {
+    if (*v == "reject")
+      s.backpressure = backpressure_policy::reject;
+    else if (*v == "wait")
+      s.backpressure = backpressure_policy::wait;
+    else
+      invalid("BACKPRESSURE", *v, "reject, wait");
+  }
+  if (auto v = get("QUEUE_TIMEOUT_MS"))
+    s.queue_timeout = ms_setting("QUEUE_TIMEOUT_MS", *v, 0, max_ms);
+  if (auto v = get("MAX_CONNECTIONS"))
+    s.max_connections = static_cast<std::size_t>(
+        int_setting("MAX_CONNECTIONS", *v, 1, 1'000'000, "an integer from 1 to 1000000"));
+  if (auto v = get("IDLE_TIMEOUT_MS"))
+    s.idle_timeout = ms_setting("IDLE_TIMEOUT_MS", *v, 1, max_ms);
+  if (auto v = get("HEADER_TIMEOUT_MS"))
+    s.header_timeout = ms_setting("HEADER_TIMEOUT_MS", *v, 1, max_ms);
+  if (auto v = get("DRAIN_TIMEOUT_MS"))
+    s.drain_timeout = ms_setting("DRAIN_TIMEOUT_MS", *v, 0, max_ms);
   return s;
 }
 
@@ -139,9 +170,12 @@ std::string_view log_level_name(spdlog::level::level_enum level) {
 std::string describe(const settings& s) {
   return fmt::format(
       "PORT={} HOST={} THREADS={} STRATEGY={} IO_THREADS={} QUEUE_CAPACITY={} MAX_N={} "
-      "LOG_LEVEL={}",
+      "LOG_LEVEL={} REQUEST_TIMEOUT_MS={} BACKPRESSURE={} QUEUE_TIMEOUT_MS={} MAX_CONNECTIONS={} "
+      "IDLE_TIMEOUT_MS={} HEADER_TIMEOUT_MS={} DRAIN_TIMEOUT_MS={}",
       s.port, s.host, s.threads, pool::to_string(s.strategy), s.io_threads, s.queue_capacity,
-      s.max_n, log_level_name(s.log_level));
+      s.max_n, log_level_name(s.log_level), s.request_timeout.count(),
+      s.backpressure == backpressure_policy::wait ? "wait" : "reject", s.queue_timeout.count(),
+      s.max_connections, s.idle_timeout.count(), s.header_timeout.count(), s.drain_timeout.count());
 }
 
 }  // namespace config

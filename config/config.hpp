@@ -1,6 +1,7 @@
 #pragma once
 // The one place that reads poolserver's settings from the environment and validates them.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -22,6 +23,12 @@ class config_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// What a request does when the chosen mailbox (and the redispatch) is full.
+enum class backpressure_policy {
+  reject,  ///< 503 with Retry-After at once
+  wait,    ///< retry on a timer until QUEUE_TIMEOUT_MS, then 503
+};
+
 /// The effective configuration, every value validated and resolved.
 struct settings {
   std::uint16_t port = 1337;     ///< PORT (0 = any free port)
@@ -32,6 +39,13 @@ struct settings {
   std::size_t queue_capacity = 1024;    ///< QUEUE_CAPACITY per worker, a power of two
   std::uint64_t max_n = 1'000'000'000;  ///< MAX_N, the largest n a job may ask for
   spdlog::level::level_enum log_level = spdlog::level::info;  ///< LOG_LEVEL
+  std::chrono::milliseconds request_timeout{30'000};  ///< REQUEST_TIMEOUT_MS: job deadline → 504
+  backpressure_policy backpressure = backpressure_policy::reject;  ///< BACKPRESSURE
+  std::chrono::milliseconds queue_timeout{1'000};    ///< QUEUE_TIMEOUT_MS: longest wait for room
+  std::size_t max_connections = 10'000;              ///< MAX_CONNECTIONS open at once
+  std::chrono::milliseconds idle_timeout{30'000};    ///< IDLE_TIMEOUT_MS: keep-alive idle limit
+  std::chrono::milliseconds header_timeout{10'000};  ///< HEADER_TIMEOUT_MS: to receive a request
+  std::chrono::milliseconds drain_timeout{10'000};   ///< DRAIN_TIMEOUT_MS: graceful stop limit
 };
 
 /// Looks a variable up; nothing when unset.

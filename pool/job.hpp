@@ -1,31 +1,42 @@
 #pragma once
 // The unit of work that travels through a mailbox, and what comes back from it.
 
-#include <chrono>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
+
+#include "pool/cancel.hpp"
+#include "pool/job_clock.hpp"
 
 namespace pool {
 
-using clock = std::chrono::steady_clock;
+enum class job_status {
+  completed,  ///< the job returned a value
+  failed,     ///< the job threw
+  cancelled,  ///< stopped (or never started) because its token said so; see `stop`
+};
 
 /// What a finished job reports to whoever submitted it.
 struct job_result {
-  bool ok = false;
-  double value = 0;              ///< the job's return value when ok
-  std::string error;             ///< what went wrong when !ok (the exception's message)
-  std::size_t backend = 0;       ///< index of the backend that ran it
-  clock::duration queue_wait{};  ///< accepted → taken out of the mailbox
-  clock::duration run_time{};    ///< taken out → finished
+  job_status status = job_status::failed;
+  double value = 0;                      ///< the job's return value when completed
+  std::string error;                     ///< what went wrong when failed (the exception's message)
+  stop_reason stop = stop_reason::none;  ///< why, when cancelled
+  bool started = false;                  ///< false: dropped from the mailbox without running
+  std::size_t backend = 0;               ///< index of the backend that took it
+  clock::duration queue_wait{};          ///< accepted → taken out of the mailbox
+  clock::duration run_time{};            ///< taken out → finished
 };
 
-/// A job: the computation and its completion. `done` is called exactly once, on the
-/// thread that ran the job, and must not block (post the result elsewhere instead).
+/// A job: the computation, its completion and (optionally) its cancellation token.
+/// `done` is called exactly once, on the thread that ran the job, and must not block
+/// (post the result elsewhere instead).
 struct job {
-  std::function<double()> work;
+  std::function<double(const cancel_token&)> work;
   std::function<void(job_result&&)> done;
-  clock::time_point accepted{};  ///< set by the backend when the mailbox takes it
+  std::shared_ptr<cancel_token> token;  ///< null: never cancelled, no deadline
+  clock::time_point accepted{};         ///< set by the backend when the mailbox takes it
 };
 
 }  // namespace pool

@@ -34,22 +34,35 @@ bool worker::try_submit(job& j) {
 std::size_t worker::in_flight() const {
   // Finished first, produced last: produced is bumped just after the push, so a job can
   // finish before it is counted; clamp that brief moment to zero.
-  const auto finished =
-      completed_.load(std::memory_order_relaxed) + failed_.load(std::memory_order_relaxed);
+  const auto done = finished();
   const auto produced = produced_.load(std::memory_order_relaxed);
-  return produced > finished ? static_cast<std::size_t>(produced - finished) : 0;
+  return produced > done ? static_cast<std::size_t>(produced - done) : 0;
+}
+
+std::uint64_t worker::finished() const noexcept {
+  std::uint64_t n =
+      completed_.load(std::memory_order_relaxed) + failed_.load(std::memory_order_relaxed);
+  for (const auto& by_stage : cancelled_)
+    for (const auto& c : by_stage) n += c.load(std::memory_order_relaxed);
+  return n;
 }
 
 worker_stats worker::stats() const {
   worker_stats s;
   s.completed = completed_.load(std::memory_order_relaxed);
   s.failed = failed_.load(std::memory_order_relaxed);
+  for (std::size_t r = 0; r < cancelled_.size(); ++r) {
+    for (std::size_t st = 0; st < 2; ++st) {
+      s.cancelled_by[r][st] = cancelled_[r][st].load(std::memory_order_relaxed);
+      s.cancelled += s.cancelled_by[r][st];
+    }
+  }
   s.consumed = consumed_.load(std::memory_order_relaxed);
   s.consumer_waits = consumer_waits_.load(std::memory_order_relaxed);
   s.produced = produced_.load(std::memory_order_relaxed);
   s.producer_waits = producer_waits_.load(std::memory_order_relaxed);
   s.queue_depth = s.produced > s.consumed ? s.produced - s.consumed : 0;
-  const auto finished = s.completed + s.failed;
+  const auto finished = s.completed + s.failed + s.cancelled;
   s.in_flight = s.produced > finished ? s.produced - finished : 0;
   s.capacity = mailbox_.capacity();
   s.queue_wait = queue_wait_.read();
@@ -60,6 +73,7 @@ worker_stats worker::stats() const {
 void worker::run() {
   const std::string name = "worker-" + std::to_string(index_);
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+  static const cancel_token never;
 
   job j;
   while (mailbox_.pop(j, [this] { owner_add(consumer_waits_); })) {
@@ -68,27 +82,56 @@ void worker::run() {
     job_result r;
     r.backend = index_;
     r.queue_wait = start - j.accepted;
+    queue_wait_.observe(r.queue_wait);
+    const cancel_token& token = j.token ? *j.token : never;
+
+    // A job whose deadline passed in the queue, or whose client left, is not run at all.
+    if (const auto why = token.check(); why != stop_reason::none) {
+      r.status = job_status::cancelled;
+      r.stop = why;
+      finish(j, std::move(r));
+      continue;
+    }
+    r.started = true;
     try {
-      r.value = j.work();
-      r.ok = true;
+      r.value = j.work(token);
+      r.status = job_status::completed;
+    } catch (const job_cancelled& c) {
+      r.status = job_status::cancelled;
+      r.stop = c.reason;
     } catch (const std::exception& e) {
       r.error = e.what();
     } catch (...) {
       r.error = "job failed with a non-standard exception";
     }
     r.run_time = clock::now() - start;
-    queue_wait_.observe(r.queue_wait);
     run_time_.observe(r.run_time);
-    owner_add(r.ok ? completed_ : failed_);  // counted before the answer leaves
-    try {
-      j.done(std::move(r));
-    } catch (const std::exception& e) {
-      spdlog::error("worker {}: job completion threw: {}", index_, e.what());
-    } catch (...) {
-      spdlog::error("worker {}: job completion threw", index_);
-    }
-    j = job{};  // drop what the job captured now, not when the next one arrives
+    finish(j, std::move(r));
   }
+}
+
+void worker::finish(job& j, job_result&& r) {
+  // Counted before the answer leaves, so a client that has its answer sees it counted.
+  switch (r.status) {
+    case job_status::completed:
+      owner_add(completed_);
+      break;
+    case job_status::failed:
+      owner_add(failed_);
+      break;
+    case job_status::cancelled:
+      owner_add(cancelled_[static_cast<std::size_t>(r.stop)][static_cast<std::size_t>(
+          r.started ? cancel_stage::running : cancel_stage::queued)]);
+      break;
+  }
+  try {
+    j.done(std::move(r));
+  } catch (const std::exception& e) {
+    spdlog::error("worker {}: job completion threw: {}", index_, e.what());
+  } catch (...) {
+    spdlog::error("worker {}: job completion threw", index_);
+  }
+  j = job{};  // drop what the job captured now, not when the next one arrives
 }
 
 }  // namespace pool

@@ -1,6 +1,7 @@
 #pragma once
 // A local worker: one thread that owns one bounded mailbox. It is a backend.
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -13,8 +14,11 @@
 
 namespace pool {
 
+/// Where a cancelled job was when it stopped.
+enum class cancel_stage : std::uint8_t { queued, running };
+
 /// The counters of one worker at one moment. Relations: queue_depth = produced - consumed,
-/// in_flight = produced - completed - failed = queue_depth + running.
+/// in_flight = produced - completed - failed - cancelled = queue_depth + running.
 struct worker_stats {
   std::uint64_t produced = 0;        ///< jobs accepted into the mailbox
   std::uint64_t consumed = 0;        ///< jobs taken out by the worker
@@ -22,6 +26,9 @@ struct worker_stats {
   std::uint64_t consumer_waits = 0;  ///< times the worker found it empty and slept
   std::uint64_t completed = 0;       ///< jobs that returned a value
   std::uint64_t failed = 0;          ///< jobs that threw
+  std::uint64_t cancelled = 0;       ///< jobs stopped by their token (sum of the below)
+  /// Cancelled jobs by [stop_reason][cancel_stage].
+  std::array<std::array<std::uint64_t, 2>, stop_reason_names.size()> cancelled_by{};
   std::uint64_t queue_depth = 0;
   std::uint64_t in_flight = 0;
   std::uint64_t capacity = 0;
@@ -53,6 +60,9 @@ class worker final : public backend {
 
  private:
   void run();
+  void finish(job& j, job_result&& r);
+  /// Jobs completed, failed or cancelled: what in_flight() and stats() subtract.
+  std::uint64_t finished() const noexcept;
 
   const std::size_t index_;
 
@@ -65,6 +75,7 @@ class worker final : public backend {
   std::atomic<std::uint64_t> completed_{0};
   std::atomic<std::uint64_t> failed_{0};
   std::atomic<std::uint64_t> consumer_waits_{0};
+  std::array<std::array<std::atomic<std::uint64_t>, 2>, stop_reason_names.size()> cancelled_{};
   histogram queue_wait_;
   histogram run_time_;
 

@@ -1,5 +1,6 @@
 #include "pool/worker_pool.hpp"
 
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -12,7 +13,7 @@ std::vector<std::uint64_t> finished_counts(const std::vector<std::unique_ptr<wor
   out.reserve(ws.size());
   for (const auto& w : ws) {
     const auto s = w->stats();
-    out.push_back(s.completed + s.failed);
+    out.push_back(s.completed + s.failed + s.cancelled);
   }
   return out;
 }
@@ -41,6 +42,23 @@ submit_outcome worker_pool::try_submit(job& j) {
   }
   const std::size_t k = strategy_->pick(backends_);
   if (backends_[k]->try_submit(j)) return {submit_status::accepted, k};
+  // Redispatch, like HAProxy's `option redispatch`: one more try, on the least busy other.
+  if (backends_.size() > 1) {
+    std::size_t best = k;
+    std::size_t best_load = std::numeric_limits<std::size_t>::max();
+    for (std::size_t i = 0; i < backends_.size(); ++i) {
+      if (i == k) continue;
+      const auto load = backends_[i]->in_flight();
+      if (load < best_load) {
+        best = i;
+        best_load = load;
+      }
+    }
+    if (backends_[best]->try_submit(j)) {
+      shared_add(redispatched_);
+      return {submit_status::accepted, best, true};
+    }
+  }
   shared_add(rejected_full_);
   return {submit_status::full, k};
 }
@@ -104,6 +122,9 @@ void worker_pool::write_metrics(prometheus_writer& w) const {
     total.consumer_waits += s.consumer_waits;
     total.completed += s.completed;
     total.failed += s.failed;
+    total.cancelled += s.cancelled;
+    for (std::size_t r = 0; r < s.cancelled_by.size(); ++r)
+      for (std::size_t st = 0; st < 2; ++st) total.cancelled_by[r][st] += s.cancelled_by[r][st];
     total.queue_depth += s.queue_depth;
     total.in_flight += s.in_flight;
     total.capacity += s.capacity;
@@ -151,6 +172,23 @@ void worker_pool::write_metrics(prometheus_writer& w) const {
            "Jobs finished per second over the last few seconds. Per worker.");
   for (std::size_t k = 0; k < stats.size(); ++k)
     w.sample("poolserver_worker_throughput_jobs_per_second", {{"worker", ids[k]}}, rates[k + 1]);
+
+  w.family("poolserver_jobs_cancelled_total", "counter",
+           "Jobs stopped by their deadline, their client leaving or shutdown, by reason and by "
+           "stage (queued: dropped without running; running: stopped between chunks).");
+  for (std::size_t r = 1; r < stop_reason_names.size(); ++r)
+    for (std::size_t st = 0; st < 2; ++st)
+      w.sample("poolserver_jobs_cancelled_total",
+               {{"reason", stop_reason_names[r]}, {"stage", st == 0 ? "queued" : "running"}},
+               total.cancelled_by[r][st]);
+  w.family("poolserver_worker_jobs_cancelled_total", "counter",
+           "Jobs stopped early, any reason. Per worker.");
+  for (std::size_t k = 0; k < stats.size(); ++k)
+    w.sample("poolserver_worker_jobs_cancelled_total", {{"worker", ids[k]}}, stats[k].cancelled);
+
+  w.family("poolserver_redispatches_total", "counter",
+           "Jobs whose chosen mailbox was full and that another worker took.");
+  w.sample("poolserver_redispatches_total", {}, redispatches());
 
   w.family("poolserver_rejections_total", "counter", "Jobs turned away, by reason.");
   w.sample("poolserver_rejections_total", {{"reason", "queue_full"}},

@@ -32,7 +32,8 @@ enum class submit_status {
 
 struct submit_outcome {
   submit_status status;
-  std::size_t backend;  ///< the backend the strategy chose
+  std::size_t backend;        ///< the backend that took the job (or refused it)
+  bool redispatched = false;  ///< the strategy's choice was full; another backend took it
 };
 
 /// Why a job was turned away, as counted in poolserver_rejections_total.
@@ -46,7 +47,8 @@ class worker_pool {
   worker_pool(const worker_pool&) = delete;
   worker_pool& operator=(const worker_pool&) = delete;
 
-  /// Lets the strategy choose a backend and offers it the job; never blocks.
+  /// Lets the strategy choose a backend and offers it the job; if that mailbox is full,
+  /// offers it once to the least busy other backend (a redispatch). Never blocks.
   /// On anything but `accepted`, `j` is left untouched.
   submit_outcome try_submit(job& j);
 
@@ -61,6 +63,10 @@ class worker_pool {
   /// A snapshot of one worker's counters.
   worker_stats stats(std::size_t backend) const { return workers_.at(backend)->stats(); }
   std::uint64_t rejections(reject_reason r) const;
+  /// Jobs that the strategy's backend refused and another backend took.
+  std::uint64_t redispatches() const noexcept {
+    return redispatched_.load(std::memory_order_relaxed);
+  }
 
   /// Records the completed counters now; throughput is the rate since the newest sample
   /// that is at least `throughput_window` old. The server calls this on a timer.
@@ -85,6 +91,7 @@ class worker_pool {
   std::atomic<bool> closed_{false};
   alignas(cache_line) std::atomic<std::uint64_t> rejected_full_{0};
   std::atomic<std::uint64_t> rejected_closed_{0};
+  std::atomic<std::uint64_t> redispatched_{0};
 
   mutable std::mutex samples_mutex_;  // scrape and sampler only, never the job path
   std::deque<sample> samples_;

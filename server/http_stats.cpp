@@ -22,6 +22,10 @@ void http_stats::write_metrics(pool::prometheus_writer& w, std::size_t open_conn
   w.family("poolserver_http_connections_accepted_total", "counter", "TCP connections accepted.");
   w.sample("poolserver_http_connections_accepted_total", {},
            connections_accepted_.load(std::memory_order_relaxed));
+  w.family("poolserver_http_connections_rejected_total", "counter",
+           "Connections answered 503 and closed because MAX_CONNECTIONS were open.");
+  w.sample("poolserver_http_connections_rejected_total", {},
+           connections_rejected_.load(std::memory_order_relaxed));
   w.family("poolserver_http_connections", "gauge", "TCP connections open now.");
   w.sample("poolserver_http_connections", {}, static_cast<std::uint64_t>(open_connections));
   w.family("poolserver_request_seconds", "histogram",

@@ -16,6 +16,8 @@ class http_stats {
   void record(unsigned status, std::chrono::nanoseconds request_time) noexcept;
   /// Counts an accepted connection.
   void connection_accepted() noexcept { pool::shared_add(connections_accepted_); }
+  /// Counts a connection answered 503 because MAX_CONNECTIONS were open.
+  void connection_rejected() noexcept { pool::shared_add(connections_rejected_); }
   /// Responses sent so far with this status.
   std::uint64_t responses(unsigned status) const noexcept;
   /// Appends the HTTP metric families; `open_connections` is the server's live count.
@@ -25,6 +27,7 @@ class http_stats {
   static constexpr unsigned max_status = 600;
   std::array<std::atomic<std::uint64_t>, max_status> responses_{};
   std::atomic<std::uint64_t> connections_accepted_{0};
+  std::atomic<std::uint64_t> connections_rejected_{0};
   pool::histogram request_time_{/*shared=*/true};  // every IO thread records here
 };
 

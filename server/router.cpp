@@ -188,8 +188,17 @@ reply job_error_reply(const job_call& call, unsigned status, int rpc_code,
   return r;
 }
 
+reply cancelled_reply(const job_call& call, pool::stop_reason why) {
+  if (why == pool::stop_reason::deadline)
+    return job_error_reply(call, 504, rpc_code::deadline_exceeded,
+                           "deadline exceeded: the job did not finish within the request timeout");
+  return job_error_reply(call, 503, rpc_code::shutting_down, "server is shutting down");
+}
+
 reply job_reply(const job_call& call, const pool::job_result& r) {
-  if (!r.ok) return job_error_reply(call, 500, rpc_code::job_failed, "job failed: " + r.error);
+  if (r.status == pool::job_status::cancelled) return cancelled_reply(call, r.stop);
+  if (r.status == pool::job_status::failed)
+    return job_error_reply(call, 500, rpc_code::job_failed, "job failed: " + r.error);
   json result{{"value", call.n}, {"sum", r.value}, {"worker", r.backend}};
   reply out;
   out.body =
@@ -212,7 +221,7 @@ route_result route(const request_view& req, const router_context& ctx) {
   }
   if (path.empty() || path.front() != '/')
     return error_reply(400, "request target must start with '/'");
-  const bool known = path == "/" || path == "/healthz" || path == "/metrics";
+  const bool known = path == "/" || path == "/healthz" || path == "/readyz" || path == "/metrics";
   const std::string_view segment = path.substr(1);
   const bool one_segment = segment.find('/') == std::string_view::npos;
   const bool number_like = one_segment && !segment.empty() &&
@@ -220,12 +229,14 @@ route_result route(const request_view& req, const router_context& ctx) {
                             segment[0] == '-' || segment[0] == '+');
   const auto* kind = (known || number_like || !one_segment) ? nullptr : ctx.registry.find(segment);
   if (!known && !number_like && !kind)
-    return error_reply(404, "no route for " + echo(path) +
-                                "; try /, /<n>, /square_sum?n=<n>, POST /rpc, /metrics, /healthz");
+    return error_reply(
+        404, "no route for " + echo(path) +
+                 "; try /, /<n>, /square_sum?n=<n>, POST /rpc, /metrics, /healthz, /readyz");
   if (!get) return method_not_allowed("GET");
 
   if (path == "/healthz") return reply{200, R"({"status":"ok"})", "application/json", {}};
   if (path == "/metrics") return scrape{};
+  if (path == "/readyz") return readiness{};
   if (path == "/") {
     const auto* fn = ctx.registry.find("square_sum");
     if (!fn) return error_reply(404, "square_sum is not available");

@@ -42,22 +42,27 @@ struct job_call {
 
 /// The request asks for the metrics page (rendered by the server, which owns the counters).
 struct scrape {};
+/// The request asks whether the server takes work (the server knows whether it drains).
+struct readiness {};
 
-using route_result = std::variant<reply, job_call, scrape>;
+using route_result = std::variant<reply, job_call, scrape, readiness>;
 
 struct router_context {
   const workers::job_registry& registry;
   std::uint64_t max_n;  ///< the largest n a job may ask for
 };
 
-/// Routes a request: GET /, /healthz, /metrics, /<n>, /<kind>?n=<n>; POST /rpc.
+/// Routes a request: GET /, /healthz, /readyz, /metrics, /<n>, /<kind>?n=<n>; POST /rpc.
 route_result route(const request_view& req, const router_context& ctx);
 
-/// The answer to a finished job: 200 with the result, or 500 with the job's error.
+/// The answer to a finished job: 200 with the result, 500 with the job's error, 504 when
+/// its deadline passed, 503 when shutdown cancelled it.
 reply job_reply(const job_call& call, const pool::job_result& r);
 /// The answer to a job that was not run: a status (503, ...), a JSON-RPC code, a message.
 reply job_error_reply(const job_call& call, unsigned status, int rpc_code,
                       std::string_view message);
+/// The answer to a job stopped for `why` (deadline: 504; shutdown or anything else: 503).
+reply cancelled_reply(const job_call& call, pool::stop_reason why);
 /// A plain JSON error: {"error": message, "status": status}.
 reply error_reply(unsigned status, std::string_view message);
 
@@ -73,6 +78,7 @@ inline constexpr int invalid_params = -32602;
 inline constexpr int job_failed = -32000;
 inline constexpr int overloaded = -32001;
 inline constexpr int shutting_down = -32002;
+inline constexpr int deadline_exceeded = -32003;
 }  // namespace rpc_code
 
 }  // namespace server

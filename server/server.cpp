@@ -1,5 +1,6 @@
 #include "server/server.hpp"
 
+#include <cstdlib>
 #include <thread>
 #include <vector>
 
@@ -55,6 +56,7 @@ server::server(const config::settings& settings, workers::job_registry registry)
       acceptor_(bind_acceptor(ioc_, settings)),
       accept_retry_(ioc_),
       sampler_(ioc_),
+      drain_timer_(ioc_),
       signals_(ioc_) {}
 
 server::~server() {
@@ -71,14 +73,22 @@ void server::handle_signals() {
   signals_armed_ = true;
 }
 
+void server::wait_signal() {
+  signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
+    if (ec) return;  // cancelled once the drain is complete
+    if (draining()) {
+      spdlog::warn("signal {} while draining: exiting now", signo);
+      std::_Exit(1);
+    }
+    spdlog::info("signal {}: draining (a second signal exits at once)", signo);
+    begin_drain();
+    wait_signal();
+  });
+}
+
 void server::run() {
-  if (signals_armed_) {
-    signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
-      if (ec) return;  // cancelled by stop()
-      spdlog::info("signal {}: draining", signo);
-      begin_drain();
-    });
-  }
+  io_running_ = true;
+  if (signals_armed_) wait_signal();
   do_accept();
   do_sample();
 
@@ -89,6 +99,7 @@ void server::run() {
     io_threads.emplace_back([this] { ioc_.run(); });
   ioc_.run();
   for (auto& t : io_threads) t.join();
+  io_running_ = false;
 
   pool_.shutdown();
 }
@@ -106,15 +117,38 @@ void server::begin_drain() {
   acceptor_.close(ec);
   accept_retry_.cancel();
   sampler_.cancel();
-  signals_.cancel();
-  std::vector<std::shared_ptr<session>> live;
-  {
-    std::lock_guard lock(sessions_mutex_);
-    for (auto& [ptr, weak] : sessions_)
-      if (auto s = weak.lock()) live.push_back(std::move(s));
+  drain_timer_.expires_after(settings_.drain_timeout);
+  drain_timer_.async_wait([this](const boost::system::error_code& e) { on_drain_deadline(e); });
+  const auto live = live_sessions();
+  spdlog::info("draining: listener closed, {} connection(s) to finish within {} ms", live.size(),
+               settings_.drain_timeout.count());
+  for (const auto& s : live) s->stop_if_idle();
+  if (live.empty()) finish_drain();
+}
+
+void server::on_drain_deadline(const boost::system::error_code& ec) {
+  if (ec) return;  // every connection finished in time
+  drain_expired_.store(true, std::memory_order_release);
+  const auto live = live_sessions();
+  spdlog::warn("drain timeout: cancelling the jobs of {} connection(s)", live.size());
+  for (const auto& s : live) {
+    s->cancel_for_shutdown();
+    s->stop_if_idle();
   }
-  spdlog::info("draining: closing the listener and {} connection(s)", live.size());
-  for (auto& s : live) s->stop_if_idle();
+}
+
+void server::finish_drain() {
+  // The last connection is gone: nothing else may keep run() from returning.
+  drain_timer_.cancel();
+  signals_.cancel();
+}
+
+std::vector<std::shared_ptr<session>> server::live_sessions() const {
+  std::vector<std::shared_ptr<session>> live;
+  std::lock_guard lock(sessions_mutex_);
+  for (const auto& [ptr, weak] : sessions_)
+    if (auto s = weak.lock()) live.push_back(std::move(s));
+  return live;
 }
 
 void server::do_accept() {
@@ -146,16 +180,21 @@ void server::do_sample() {
   });
 }
 
-bool server::add_session(const std::shared_ptr<session>& s) {
+admission server::add_session(const std::shared_ptr<session>& s) {
   std::lock_guard lock(sessions_mutex_);
-  if (draining()) return false;
+  if (draining()) return admission::draining;
+  if (sessions_.size() >= settings_.max_connections) {
+    stats_.connection_rejected();
+    return admission::full;
+  }
   sessions_.emplace(s.get(), s);
-  return true;
+  return admission::admitted;
 }
 
 void server::remove_session(const session* s) {
   std::lock_guard lock(sessions_mutex_);
-  sessions_.erase(s);
+  if (sessions_.erase(s) && sessions_.empty() && draining() && io_running_)
+    net::post(ioc_, [this] { finish_drain(); });
 }
 
 std::string server::metrics_text() const {

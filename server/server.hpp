@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -24,6 +25,9 @@
 namespace server {
 
 class session;
+
+/// What the server says to a new connection.
+enum class admission { admitted, draining, full };
 
 class server {
  public:
@@ -46,20 +50,27 @@ class server {
 
   /// Whether stop() has begun.
   bool draining() const noexcept { return draining_.load(std::memory_order_acquire); }
+  /// Whether DRAIN_TIMEOUT_MS has passed since stop() began: new jobs are refused.
+  bool drain_expired() const noexcept { return drain_expired_.load(std::memory_order_acquire); }
+  const config::settings& settings() const noexcept { return settings_; }
   pool::worker_pool& workers() noexcept { return pool_; }
   const router_context& router() const noexcept { return router_; }
   http_stats& stats() noexcept { return stats_; }
   /// The metrics page, Prometheus text format 0.0.4.
   std::string metrics_text() const;
 
-  /// Adds a live connection; false when draining (the session then closes itself).
-  bool add_session(const std::shared_ptr<session>& s);
+  /// Adds a live connection, unless draining or at MAX_CONNECTIONS.
+  admission add_session(const std::shared_ptr<session>& s);
   void remove_session(const session* s);
 
  private:
   void do_accept();
   void do_sample();
+  void wait_signal();
   void begin_drain();
+  void on_drain_deadline(const boost::system::error_code& ec);
+  void finish_drain();
+  std::vector<std::shared_ptr<session>> live_sessions() const;
 
   const config::settings settings_;
   const workers::job_registry registry_;
@@ -75,9 +86,12 @@ class server {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_retry_;
   boost::asio::steady_timer sampler_;
+  boost::asio::steady_timer drain_timer_;
   boost::asio::signal_set signals_;
   bool signals_armed_ = false;
   std::atomic<bool> draining_{false};
+  std::atomic<bool> drain_expired_{false};
+  std::atomic<bool> io_running_{false};  // remove_session() may post to ioc_ only while true
 };
 
 }  // namespace server

@@ -4,8 +4,6 @@
 
 #include <doctest/doctest.h>
 
-#include "sync_support.hpp"
-
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -14,63 +12,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "http_client.hpp"
-#include "prometheus_check.hpp"
-#include "server/server.hpp"
+#include "test_server.hpp"
 #include "workers/square_sum.hpp"
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 namespace http = boost::beast::http;
 
-namespace {
-
-// The server with the shipped job kinds plus test kinds, serving on 127.0.0.1:<any>.
-struct running_server {
-  std::shared_ptr<test::gate> blocker = std::make_shared<test::gate>();
-  std::unique_ptr<server::server> srv;
-  std::thread thread;
-  unsigned short port = 0;
-
-  explicit running_server(std::size_t threads = 2, std::size_t capacity = 64,
-                          pool::strategy_kind strategy = pool::strategy_kind::roundrobin) {
-    config::settings s;
-    s.host = "127.0.0.1";
-    s.port = 0;
-    s.threads = threads;
-    s.queue_capacity = capacity;
-    s.strategy = strategy;
-    auto registry = workers::default_registry();
-    registry.add("fail",
-                 [](std::uint64_t) -> double { throw std::runtime_error("deliberate failure"); });
-    registry.add("block", [b = blocker](std::uint64_t n) {
-      b->wait();
-      return static_cast<double>(n);
-    });
-    srv = std::make_unique<server::server>(s, std::move(registry));
-    port = srv->local_endpoint().port();
-    thread = std::thread([this] { srv->run(); });
-  }
-  ~running_server() {
-    blocker->release();  // never leave a worker stuck, even when a check failed
-    srv->stop();
-    thread.join();
-  }
-
-  std::string metrics() { return test::http_client(port).get("/metrics").body(); }
-  double metric(std::string_view series) {
-    const auto v = test::metric(metrics(), series);
-    REQUIRE(v.has_value());
-    return *v;
-  }
-};
-
-json body_of(const test::response& r) {
-  CHECK(r[http::field::content_type] == "application/json");
-  return json::parse(r.body());
-}
-
-}  // namespace
+using test::body_of;
+using test::running_server;
 
 TEST_CASE("http: every route answers") {
   running_server s;
@@ -198,7 +148,7 @@ TEST_CASE("http: keep-alive serves many requests on one connection, pipelined to
 }
 
 TEST_CASE("http: /metrics counters move by exactly the number of jobs sent") {
-  running_server s(3);
+  running_server s(3, 64);
   const auto before = s.metrics();
   constexpr int jobs = 7;
   test::http_client c(s.port);
@@ -310,5 +260,7 @@ TEST_CASE("http: stop() answers the request in progress, then closes") {
   CHECK(r.result_int() == 200);
   CHECK(body_of(r)["value"] == 5);
   CHECK_FALSE(r.keep_alive());
-  s.reset();  // run() returned: joins
+  idle.socket().close();
+  busy.socket().close();
+  s.reset();  // run() returns once every connection is gone: joins
 }

@@ -140,6 +140,8 @@ TEST_CASE("process: SIGTERM answers the request in flight, then exits 0") {
   const auto r = client.read();
   CHECK(r.result_int() == 200);
   CHECK(nlohmann::json::parse(r.body())["value"] == 300'000'000);
+  CHECK_FALSE(r.keep_alive());
+  client.socket().close();
   CHECK(c.wait_exit() == 0);
   CHECK(c.output().find("draining") != std::string::npos);
 }

@@ -46,7 +46,7 @@ TEST_CASE("router: compute routes become jobs") {
   CHECK(as_job(f.get("/square_sum?pretty=1&n=5")).n == 5);
   const auto call = as_job(f.get("/square_sum?n=12"));
   CHECK(call.kind == "square_sum");
-  CHECK((*call.fn)(12) == workers::square_sum(12));
+  CHECK((*call.fn)(12, pool::cancel_token{}) == workers::square_sum(12));
   CHECK_FALSE(call.jsonrpc);
 
   for (int i = 0; i < 100; ++i) CHECK(as_job(f.get("/")).n < server::random_n_bound);
@@ -56,12 +56,14 @@ TEST_CASE("router: compute routes become jobs") {
 
 TEST_CASE("router: a kind added to the registry is routable by name, with no router change") {
   fixture f;
-  f.registry.add("cube", [](std::uint64_t n) { return static_cast<double>(n * n * n); });
+  f.registry.add("cube", [](std::uint64_t n, const pool::cancel_token&) {
+    return static_cast<double>(n * n * n);
+  });
   const auto call = as_job(f.get("/cube?n=3"));
   CHECK(call.kind == "cube");
-  CHECK((*call.fn)(3) == 27.0);
+  CHECK((*call.fn)(3, pool::cancel_token{}) == 27.0);
   const auto rpc = as_job(f.rpc(R"({"jsonrpc":"2.0","method":"cube","params":[4],"id":1})"));
-  CHECK((*rpc.fn)(rpc.n) == 64.0);
+  CHECK((*rpc.fn)(rpc.n, pool::cancel_token{}) == 64.0);
 }
 
 TEST_CASE("router: health and metrics") {
@@ -191,7 +193,7 @@ TEST_CASE("router: job replies carry the value, the full-precision sum and the w
   fixture f;
   const auto call = as_job(f.get("/1000000"));
   pool::job_result r;
-  r.ok = true;
+  r.status = pool::job_status::completed;
   r.value = workers::square_sum(1'000'000);
   r.backend = 3;
   const auto ok = server::job_reply(call, r);

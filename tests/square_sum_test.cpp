@@ -64,10 +64,11 @@ TEST_CASE("job registry: square_sum is there - kinds can be added and looked up 
   auto r = workers::default_registry();
   const auto* fn = r.find("square_sum");
   REQUIRE(fn != nullptr);
-  CHECK((*fn)(1'000'000) == workers::square_sum(1'000'000));
+  CHECK((*fn)(1'000'000, pool::cancel_token{}) == workers::square_sum(1'000'000));
   CHECK(r.find("nope") == nullptr);
-  r.add("twice", [](std::uint64_t n) { return 2.0 * static_cast<double>(n); });
+  r.add("twice",
+        [](std::uint64_t n, const pool::cancel_token&) { return 2.0 * static_cast<double>(n); });
   REQUIRE(r.find("twice") != nullptr);
-  CHECK((*r.find("twice"))(21) == 42.0);
+  CHECK((*r.find("twice"))(21, pool::cancel_token{}) == 42.0);
   CHECK(r.kinds().size() == 2);
 }

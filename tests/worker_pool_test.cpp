@@ -28,9 +28,9 @@ TEST_CASE("pool: concurrent submission, every job answered once with the right r
         for (int i = 0; i < per_submitter; ++i) {
           const int id = t * per_submitter + i;
           pool::job j;
-          j.work = [id] { return id * 2.0; };
+          j.work = [id](const pool::cancel_token&) { return id * 2.0; };
           j.done = [&, id](pool::job_result&& r) {
-            values[id] = r.ok ? r.value : -1;
+            values[id] = r.status == pool::job_status::completed ? r.value : -1;
             ran_on[id] = r.backend;
             answers[id].fetch_add(1);
             done.fetch_add(1);
@@ -71,11 +71,13 @@ TEST_CASE("pool: a full mailbox is reported as full, and nothing is lost") {
   std::atomic<int> done{0};
   auto make = [&](bool block) {
     pool::job j;
-    j.work = [&g, block] {
+    j.work = [&g, block](const pool::cancel_token&) {
       if (block) g.wait();
       return 1.0;
     };
-    j.done = [&](pool::job_result&& r) { done.fetch_add(r.ok ? 1 : 100); };
+    j.done = [&](pool::job_result&& r) {
+      done.fetch_add(r.status == pool::job_status::completed ? 1 : 100);
+    };
     return j;
   };
 
@@ -109,7 +111,7 @@ TEST_CASE("pool: a throwing job fails only itself and the worker lives on") {
   std::atomic<int> done{0};
   for (int i = 0; i < 6; ++i) {
     pool::job j;
-    j.work = [i]() -> double {
+    j.work = [i](const pool::cancel_token&) -> double {
       if (i == 2) throw std::runtime_error("boom");
       if (i == 3) throw 42;  // not even a std::exception
       return i;
@@ -122,12 +124,12 @@ TEST_CASE("pool: a throwing job fails only itself and the worker lives on") {
   }
   test::wait_until([&] { return done.load() == 6; });
   for (int i : {0, 1, 4, 5}) {
-    CHECK(results[i].ok);
+    CHECK(results[i].status == pool::job_status::completed);
     CHECK(results[i].value == i);
   }
-  CHECK_FALSE(results[2].ok);
+  CHECK(results[2].status == pool::job_status::failed);
   CHECK(results[2].error == "boom");
-  CHECK_FALSE(results[3].ok);
+  CHECK(results[3].status == pool::job_status::failed);
   CHECK_FALSE(results[3].error.empty());
   CHECK(p.stats(0).failed + p.stats(1).failed == 2);
   CHECK(p.stats(0).completed + p.stats(1).completed == 4);
@@ -139,7 +141,7 @@ TEST_CASE("pool: shutdown answers every accepted job, then refuses new ones") {
   int accepted = 0;
   for (int i = 0; i < 200; ++i) {
     pool::job j;
-    j.work = [] {
+    j.work = [](const pool::cancel_token&) {
       std::this_thread::sleep_for(50us);
       return 0.0;
     };
@@ -150,7 +152,7 @@ TEST_CASE("pool: shutdown answers every accepted job, then refuses new ones") {
   p.shutdown();  // returns after the workers have finished and joined
   CHECK(done.load() == 200);
   pool::job late;
-  late.work = [] { return 0.0; };
+  late.work = [](const pool::cancel_token&) { return 0.0; };
   late.done = [&](pool::job_result&&) { done.fetch_add(1); };
   CHECK(p.try_submit(late).status == pool::submit_status::closed);
   CHECK(p.rejections(pool::reject_reason::shutting_down) == 1);
@@ -162,7 +164,7 @@ TEST_CASE("pool: throughput is the rate of finished jobs over the last window") 
   std::atomic<int> done{0};
   for (int i = 0; i < 40; ++i) {
     pool::job j;
-    j.work = [] { return 0.0; };
+    j.work = [](const pool::cancel_token&) { return 0.0; };
     j.done = [&](pool::job_result&&) { done.fetch_add(1); };
     REQUIRE(p.try_submit(j).status == pool::submit_status::accepted);
   }

@@ -15,7 +15,8 @@ const job_fn* job_registry::find(std::string_view name) const {
 
 job_registry default_registry() {
   job_registry r;
-  r.add("square_sum", [](std::uint64_t n) { return square_sum(n); });
+  r.add("square_sum",
+        [](std::uint64_t n, const pool::cancel_token& token) { return square_sum(n, token); });
   return r;
 }
 

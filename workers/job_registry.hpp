@@ -8,10 +8,13 @@
 #include <string>
 #include <string_view>
 
+#include "pool/cancel.hpp"
+
 namespace workers {
 
-/// A job kind's computation; it may throw, which fails only that job.
-using job_fn = std::function<double(std::uint64_t n)>;
+/// A job kind's computation. It may throw, which fails only that job; a long one should
+/// call token.check() now and then and throw pool::job_cancelled when told to stop.
+using job_fn = std::function<double(std::uint64_t n, const pool::cancel_token& token)>;
 
 class job_registry {
  public:

@@ -31,9 +31,10 @@ double block_sum(std::uint64_t first, std::uint64_t count) noexcept {
   return s;
 }
 
-}  // namespace
-
-double square_sum(std::uint64_t n) noexcept {
+// `stop()` is asked every check_interval terms; it returns true to abandon the sum.
+template <typename Stop>
+double sum_until(std::uint64_t n, Stop&& stop) {
+  static_assert(check_interval % block == 0 && (check_interval & (check_interval - 1)) == 0);
   // Neumaier's compensated summation of the block sums.
   double sum = 0;
   double compensation = 0;
@@ -43,11 +44,27 @@ double square_sum(std::uint64_t n) noexcept {
     sum = t;
   };
   std::uint64_t i = 0;
-  for (; i + block <= n; i += block) add(block_sum(i, block));
+  for (; i + block <= n; i += block) {
+    if ((i & (check_interval - 1)) == 0 && i != 0) stop();
+    add(block_sum(i, block));
+  }
   const std::uint64_t rest = (n - i) / lanes * lanes;
   if (rest) add(block_sum(i, rest));
   for (i += rest; i < n; ++i) add(std::sqrt(static_cast<double>(i)));
   return sum + compensation;
+}
+
+}  // namespace
+
+double square_sum(std::uint64_t n) noexcept {
+  return sum_until(n, [] {});
+}
+
+double square_sum(std::uint64_t n, const pool::cancel_token& token) {
+  return sum_until(n, [&] {
+    if (const auto why = token.check(); why != pool::stop_reason::none)
+      throw pool::job_cancelled{why};
+  });
 }
 
 }  // namespace workers
