@@ -232,7 +232,12 @@ route_result route(const request_view& req, const router_context& ctx) {
     return error_reply(
         404, "no route for " + echo(path) +
                  "; try /, /<n>, /square_sum?n=<n>, POST /rpc, /metrics, /healthz, /readyz");
-  if (!get) return method_not_allowed("GET");
+  // HEAD is answered like GET (without the body) where answering has no side effect.
+  const bool probe = path == "/healthz" || path == "/readyz" || path == "/metrics";
+  if (probe && req.method == "HEAD") {
+  } else if (!get) {
+    return method_not_allowed(probe ? "GET, HEAD" : "GET");
+  }
 
   if (path == "/healthz") return reply{200, R"({"status":"ok"})", "application/json", {}};
   if (path == "/metrics") return scrape{};

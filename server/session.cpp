@@ -119,6 +119,7 @@ void session::on_read(beast::error_code ec, std::size_t) {
     // The stream cannot be resynchronised after a bad message: answer, then close.
     keep_alive_ = false;
     version_ = 11;
+    head_ = false;
     if (ec == http::error::body_limit)
       return answer(
           error_reply(413, "request body larger than " + std::to_string(body_limit) + " bytes"));
@@ -134,6 +135,7 @@ void session::on_read(beast::error_code ec, std::size_t) {
 void session::handle(http::request<http::string_body>&& req) {
   keep_alive_ = req.keep_alive() && !server_.draining();
   version_ = req.version();
+  head_ = req.method() == http::verb::head;
   auto routed =
       route({to_std(req.method_string()), to_std(req.target()), req.body()}, server_.router());
   if (auto* call = std::get_if<job_call>(&routed)) return submit(std::move(*call));
@@ -270,6 +272,11 @@ void session::answer(reply&& r) {
   res_.keep_alive(keep_alive_ && !server_.draining());
   res_.body() = std::move(r.body);
   res_.prepare_payload();
+  if (head_) {  // the headers of the GET answer, Content-Length included, and no body
+    const auto length = res_.body().size();
+    res_.body().clear();
+    res_.content_length(length);
+  }
   // Counted as the response is handed to the socket, so a client that has read it sees it
   // in the next scrape.
   server_.stats().record(r.status, pool::clock::now() - started_);

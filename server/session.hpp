@@ -87,6 +87,7 @@ class session : public std::enable_shared_from_this<session> {
 
   phase phase_ = phase::idle;
   bool keep_alive_ = false;  // of the request being answered
+  bool head_ = false;        // the request is HEAD: answer without a body
   unsigned version_ = 11;
   pool::clock::time_point started_{};  // when the request being answered was read
   std::uint64_t generation_ = 0;       // of the job in progress; stale results are ignored

@@ -111,10 +111,38 @@ TEST_CASE("config: each invalid value names the variable, the value and what is 
   }
 }
 
+TEST_CASE("config: timeouts, backpressure and connection limits") {
+  const auto d = load({});
+  CHECK(d.request_timeout == std::chrono::milliseconds(30'000));
+  CHECK(d.backpressure == config::backpressure_policy::reject);
+  CHECK(d.queue_timeout == std::chrono::milliseconds(1'000));
+  CHECK(d.max_connections == 10'000);
+  CHECK(d.idle_timeout == std::chrono::milliseconds(30'000));
+  CHECK(d.header_timeout == std::chrono::milliseconds(10'000));
+  CHECK(d.drain_timeout == std::chrono::milliseconds(10'000));
+  const auto s = load({{"REQUEST_TIMEOUT_MS", "250"},
+                       {"BACKPRESSURE", "wait"},
+                       {"QUEUE_TIMEOUT_MS", "0"},
+                       {"MAX_CONNECTIONS", "3"},
+                       {"IDLE_TIMEOUT_MS", "100"},
+                       {"HEADER_TIMEOUT_MS", "200"},
+                       {"DRAIN_TIMEOUT_MS", "0"}});
+  CHECK(s.request_timeout == std::chrono::milliseconds(250));
+  CHECK(s.backpressure == config::backpressure_policy::wait);
+  CHECK(s.queue_timeout == std::chrono::milliseconds(0));
+  CHECK(s.max_connections == 3);
+  CHECK(s.idle_timeout == std::chrono::milliseconds(100));
+  CHECK(s.header_timeout == std::chrono::milliseconds(200));
+  CHECK(s.drain_timeout == std::chrono::milliseconds(0));
+}
+
 TEST_CASE("config: describe() lists every effective setting") {
   const auto line =
       config::describe(load({{"THREADS", "3"}, {"STRATEGY", "p2c"}, {"LOG_LEVEL", "warn"}}));
-  for (const char* part : {"PORT=1337", "HOST=0.0.0.0", "THREADS=3", "STRATEGY=p2c", "IO_THREADS=1",
-                           "QUEUE_CAPACITY=1024", "MAX_N=1000000000", "LOG_LEVEL=warn"})
+  for (const char* part :
+       {"PORT=1337", "HOST=0.0.0.0", "THREADS=3", "STRATEGY=p2c", "IO_THREADS=1",
+        "QUEUE_CAPACITY=1024", "MAX_N=1000000000", "LOG_LEVEL=warn", "REQUEST_TIMEOUT_MS=30000",
+        "BACKPRESSURE=reject", "QUEUE_TIMEOUT_MS=1000", "MAX_CONNECTIONS=10000",
+        "IDLE_TIMEOUT_MS=30000", "HEADER_TIMEOUT_MS=10000", "DRAIN_TIMEOUT_MS=10000"})
     CHECK(line.find(part) != std::string::npos);
 }
