@@ -146,6 +146,9 @@ settings load(const env_lookup& env, unsigned cores) {
     s.idle_timeout = ms_setting("IDLE_TIMEOUT_MS", *v, 1, max_ms);
   if (auto v = get("HEADER_TIMEOUT_MS"))
     s.header_timeout = ms_setting("HEADER_TIMEOUT_MS", *v, 1, max_ms);
+  if (auto v = get("WORKER_NICE"))
+    s.worker_nice = static_cast<int>(int_setting(
+        "WORKER_NICE", *v, 0, 19, "an integer from 0 (same priority as IO threads) to 19"));
   if (auto v = get("DRAIN_TIMEOUT_MS"))
     s.drain_timeout = ms_setting("DRAIN_TIMEOUT_MS", *v, 0, max_ms);
   return s;
@@ -171,11 +174,12 @@ std::string describe(const settings& s) {
   return fmt::format(
       "PORT={} HOST={} THREADS={} STRATEGY={} IO_THREADS={} QUEUE_CAPACITY={} MAX_N={} "
       "LOG_LEVEL={} REQUEST_TIMEOUT_MS={} BACKPRESSURE={} QUEUE_TIMEOUT_MS={} MAX_CONNECTIONS={} "
-      "IDLE_TIMEOUT_MS={} HEADER_TIMEOUT_MS={} DRAIN_TIMEOUT_MS={}",
+      "IDLE_TIMEOUT_MS={} HEADER_TIMEOUT_MS={} DRAIN_TIMEOUT_MS={} WORKER_NICE={}",
       s.port, s.host, s.threads, pool::to_string(s.strategy), s.io_threads, s.queue_capacity,
       s.max_n, log_level_name(s.log_level), s.request_timeout.count(),
       s.backpressure == backpressure_policy::wait ? "wait" : "reject", s.queue_timeout.count(),
-      s.max_connections, s.idle_timeout.count(), s.header_timeout.count(), s.drain_timeout.count());
+      s.max_connections, s.idle_timeout.count(), s.header_timeout.count(), s.drain_timeout.count(),
+      s.worker_nice);
 }
 
 }  // namespace config

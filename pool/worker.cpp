@@ -1,6 +1,8 @@
 #include "pool/worker.hpp"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <exception>
 #include <string>
@@ -9,8 +11,8 @@
 
 namespace pool {
 
-worker::worker(std::size_t index, std::size_t capacity)
-    : index_(index), mailbox_(capacity), thread_([this] { run(); }) {}
+worker::worker(std::size_t index, std::size_t capacity, int nice)
+    : index_(index), nice_(nice), mailbox_(capacity), thread_([this] { run(); }) {}
 
 worker::~worker() {
   close();
@@ -73,6 +75,10 @@ worker_stats worker::stats() const {
 void worker::run() {
   const std::string name = "worker-" + std::to_string(index_);
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+  // Workers yield the CPU to IO threads: when every core computes, an IO thread that wakes
+  // must still parse, reject or answer at once (the 503 path stays fast under overload).
+  // Raising one's own nice value needs no privilege; failure only loses that preference.
+  if (nice_ != 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice_);
   static const cancel_token never;
 
   job j;

@@ -38,8 +38,9 @@ struct worker_stats {
 
 class worker final : public backend {
  public:
-  /// Starts the thread; `index` is the worker's number in job results and metrics.
-  worker(std::size_t index, std::size_t capacity);
+  /// Starts the thread; `index` is the worker's number in job results and metrics, `nice`
+  /// the thread's scheduling niceness (0: as the process; higher: yields to IO threads).
+  worker(std::size_t index, std::size_t capacity, int nice = 0);
   /// Closes the mailbox, finishes every job in it, joins.
   ~worker() override;
   worker(const worker&) = delete;
@@ -65,6 +66,7 @@ class worker final : public backend {
   std::uint64_t finished() const noexcept;
 
   const std::size_t index_;
+  const int nice_;
 
   // Written by producers (any IO thread): locked adds, on a line of their own.
   alignas(cache_line) std::atomic<std::uint64_t> produced_{0};

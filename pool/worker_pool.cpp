@@ -25,7 +25,7 @@ worker_pool::worker_pool(const pool_options& options)
   if (options.threads == 0) throw std::invalid_argument("worker_pool needs at least one thread");
   workers_.reserve(options.threads);
   for (std::size_t i = 0; i < options.threads; ++i) {
-    workers_.push_back(std::make_unique<worker>(i, options.queue_capacity));
+    workers_.push_back(std::make_unique<worker>(i, options.queue_capacity, options.worker_nice));
     backends_.push_back(workers_.back().get());
   }
   samples_.push_back({clock::now(), finished_counts(workers_)});

@@ -22,6 +22,7 @@ struct pool_options {
   std::size_t threads = 1;            ///< local workers, at least 1
   std::size_t queue_capacity = 1024;  ///< per-worker mailbox, a power of two
   strategy_kind strategy = strategy_kind::roundrobin;
+  int worker_nice = 0;  ///< niceness of worker threads (see worker)
 };
 
 enum class submit_status {

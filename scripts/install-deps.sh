@@ -3,7 +3,8 @@
 # Usage: scripts/install-deps.sh        (the one list: compilers, CMake, libraries)
 set -euo pipefail
 
-packages=(g++ cmake ninja-build libboost-dev libspdlog-dev nlohmann-json3-dev doctest-dev)
+packages=(g++ cmake ninja-build libboost-dev libspdlog-dev nlohmann-json3-dev doctest-dev
+  clang libclang-rt-14-dev)  # clang and its libFuzzer/sanitizer runtimes: fuzz/run.sh
 
 missing=()
 for p in "${packages[@]}"; do

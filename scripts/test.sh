@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 2 (and .ci/run): install what is missing, then build and run the whole
 # test suite three times: release, AddressSanitizer+UBSan, ThreadSanitizer.
-# PRESETS="release" scripts/test.sh runs a subset.
+# PRESETS="release" scripts/test.sh runs a subset. Then the libFuzzer targets, 20 s each
+# (FUZZ_SECONDS=60 for longer, FUZZ_SECONDS=0 to skip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -13,3 +14,8 @@ for preset in ${PRESETS:-release asan tsan}; do
   echo "=== $preset: test" >&2
   ctest --preset "$preset" -j "$jobs"
 done
+# Then the fuzz targets for a bounded time each (fuzz/README.md); FUZZ_SECONDS=0 skips them.
+if [ "${FUZZ_SECONDS:-20}" != 0 ]; then
+  echo "=== fuzz: ${FUZZ_SECONDS:-20}s per target" >&2
+  fuzz/run.sh "${FUZZ_SECONDS:-20}"
+fi

@@ -52,7 +52,7 @@ server::server(const config::settings& settings, workers::job_registry registry)
     : settings_(settings),
       registry_(std::move(registry)),
       router_{registry_, settings.max_n},
-      pool_({settings.threads, settings.queue_capacity, settings.strategy}),
+      pool_({settings.threads, settings.queue_capacity, settings.strategy, settings.worker_nice}),
       acceptor_(bind_acceptor(ioc_, settings)),
       accept_retry_(ioc_),
       sampler_(ioc_),
@@ -81,8 +81,8 @@ void server::wait_signal() {
       std::_Exit(1);
     }
     spdlog::info("signal {}: draining (a second signal exits at once)", signo);
+    wait_signal();  // before the drain: a drain with no connection finishes (and cancels) at once
     begin_drain();
-    wait_signal();
   });
 }
 

@@ -23,88 +23,10 @@
 
 #include "http_client.hpp"
 
-extern char** environ;
+#include "child_process.hpp"
 
-namespace {
-
+using test::child;
 using namespace std::chrono_literals;
-
-// A child process with its stdout and stderr in one pipe.
-class child {
- public:
-  explicit child(const std::vector<std::string>& env_overrides) {
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) {
-      const std::string var = *e;
-      bool overridden = false;
-      for (const auto& o : env_overrides)
-        overridden |= var.substr(0, var.find('=')) == o.substr(0, o.find('='));
-      if (!overridden) env.push_back(var);
-    }
-    env.insert(env.end(), env_overrides.begin(), env_overrides.end());
-    std::vector<char*> envp;
-    for (auto& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    char* argv[] = {const_cast<char*>(POOLSERVER_BINARY), nullptr};
-    REQUIRE(posix_spawn(&pid_, POOLSERVER_BINARY, &actions, nullptr, argv, envp.data()) == 0);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);
-    out_ = fds[0];
-  }
-  ~child() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    ::close(out_);
-  }
-
-  /// Reads output until `needle` appears (or the child closes it, or 20 s pass).
-  bool read_until(std::string_view needle) {
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (output_.find(needle) == std::string::npos) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      pollfd p{out_, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      char buf[4096];
-      const auto n = ::read(out_, buf, sizeof buf);
-      if (n <= 0) return false;
-      output_.append(buf, static_cast<std::size_t>(n));
-    }
-    return true;
-  }
-
-  /// Waits for the exit status (fails after 30 s).
-  int wait_exit() {
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    int status = 0;
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
-      REQUIRE(std::chrono::steady_clock::now() < deadline);
-      std::this_thread::sleep_for(5ms);
-    }
-    pid_ = -1;
-    read_until("\x01");  // drain whatever is left
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
-  void signal(int sig) { ::kill(pid_, sig); }
-  const std::string& output() const { return output_; }
-
- private:
-  pid_t pid_ = -1;
-  int out_ = -1;
-  std::string output_;
-};
-
-}  // namespace
 
 TEST_CASE("process: an invalid setting stops start-up with exit 2 and one line naming it") {
   struct bad {
@@ -144,4 +66,16 @@ TEST_CASE("process: SIGTERM answers the request in flight, then exits 0") {
   client.socket().close();
   CHECK(c.wait_exit() == 0);
   CHECK(c.output().find("draining") != std::string::npos);
+}
+
+TEST_CASE("process: a second signal while draining exits at once") {
+  test::server_process srv({"THREADS=1"});
+  test::http_client client(srv.port);
+  client.send(boost::beast::http::verb::get, "/1000000000");  // about a second of work
+  std::this_thread::sleep_for(50ms);
+  srv.proc.signal(SIGTERM);
+  REQUIRE(srv.proc.read_until("draining"));
+  srv.proc.signal(SIGTERM);
+  CHECK(srv.proc.wait_exit() == 1);
+  CHECK(srv.proc.output().find("exiting now") != std::string::npos);
 }
