@@ -46,7 +46,7 @@ struct settings {
   std::chrono::milliseconds idle_timeout{30'000};    ///< IDLE_TIMEOUT_MS: keep-alive idle limit
   std::chrono::milliseconds header_timeout{10'000};  ///< HEADER_TIMEOUT_MS: to receive a request
   std::chrono::milliseconds drain_timeout{10'000};   ///< DRAIN_TIMEOUT_MS: graceful stop limit
-  int worker_nice = 19;  ///< WORKER_NICE: worker threads' niceness, so IO threads preempt them
+  int worker_nice = 10;  ///< WORKER_NICE: worker threads' niceness, so IO threads preempt them
 };
 
 /// Looks a variable up; nothing when unset.

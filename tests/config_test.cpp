@@ -120,7 +120,7 @@ TEST_CASE("config: timeouts, backpressure and connection limits") {
   CHECK(d.idle_timeout == std::chrono::milliseconds(30'000));
   CHECK(d.header_timeout == std::chrono::milliseconds(10'000));
   CHECK(d.drain_timeout == std::chrono::milliseconds(10'000));
-  CHECK(d.worker_nice == 19);
+  CHECK(d.worker_nice == 10);
   CHECK(load({{"WORKER_NICE", "0"}}).worker_nice == 0);
   const auto s = load({{"REQUEST_TIMEOUT_MS", "250"},
                        {"BACKPRESSURE", "wait"},
