@@ -183,10 +183,7 @@ TEST_CASE(
     "http: a full mailbox answers 503 with Retry-After at once - accepted jobs still answer") {
   running_server s(1, 1);  // one worker, a mailbox of one
   test::http_client running(s.port), queued(s.port), refused(s.port);
-  running.send(http::verb::get, "/block?n=1");
-  test::wait_until([&] { return s.srv->workers().stats(0).consumed == 1; });  // the worker is busy
-  queued.send(http::verb::get, "/block?n=2");
-  test::wait_until([&] { return s.srv->workers().stats(0).produced == 2; });  // the mailbox is full
+  test::occupy_worker_and_mailbox(s, running, queued);
 
   const auto r = refused.get("/block?n=3");
   CHECK(r.result_int() == 503);

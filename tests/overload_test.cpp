@@ -7,10 +7,8 @@
 
 #include <signal.h>
 
-#include "child_process.hpp"
-#include "http_client.hpp"
-#include "load_client.hpp"
 #include "prometheus_check.hpp"
+#include "scenarios.hpp"
 
 namespace {
 
@@ -29,15 +27,9 @@ constexpr long rss_bound_kib = 64 * 1024;
 TEST_CASE(
     "overload: far above capacity every request gets one answer, 503s come fast, memory stays "
     "bounded") {
-  test::server_process srv({"THREADS=2", "QUEUE_CAPACITY=4"});
-  test::load_options o;
-  o.port = srv.port;
-  o.connections = 32;  // against 2 workers with 4 slots each: 3x what fits
-  o.requests_per_connection = 50;
-  o.target = "/2000000";
-  const auto r = test::run_load(o);
-
-  CHECK(r.sent == o.connections * o.requests_per_connection);
+  const auto out = test::run_overload();
+  const auto& r = out.load;
+  CHECK(r.sent == 32 * 50);
   CHECK(r.answered == r.sent);
   CHECK(r.lost == 0);
   CHECK(r.refused == 0);
@@ -50,30 +42,18 @@ TEST_CASE(
   const double p99 = test::load_result::percentile(r.latency_503_ms, 99);
   MESSAGE("503 p99 " << p99 << " ms over " << r.latency_503_ms.size() << " rejections");
   CHECK(p99 < fast_503_ms);
-  CHECK(srv.proc.peak_rss_kib() > 0);
-  CHECK(srv.proc.peak_rss_kib() < rss_bound_kib);
-
+  CHECK(out.peak_rss_kib > 0);
+  CHECK(out.peak_rss_kib < rss_bound_kib);
   // The server's own counters agree with what the clients saw.
-  const auto metrics = test::http_client(srv.port).get("/metrics").body();
-  CHECK(test::metric(metrics, "poolserver_jobs_completed_total") == r.by_status.at(200));
-  CHECK(test::metric(metrics, "poolserver_rejections_total{reason=\"queue_full\"}") ==
+  CHECK(test::metric(out.metrics, "poolserver_jobs_completed_total") == r.by_status.at(200));
+  CHECK(test::metric(out.metrics, "poolserver_rejections_total{reason=\"queue_full\"}") ==
         r.by_status.at(503));
-
-  srv.proc.signal(SIGTERM);
-  CHECK(srv.proc.wait_exit() == 0);
+  CHECK(out.exit_status == 0);
 }
 
 TEST_CASE("drain: SIGTERM in the middle of load answers every accepted request and exits 0") {
-  test::server_process srv({"THREADS=2"});
-  test::load_options o;
-  o.port = srv.port;
-  o.connections = 32;
-  o.requests_per_connection = 40;
-  o.target = "/500000";
-  o.trigger_after = 200;
-  o.trigger = [&] { srv.proc.signal(SIGTERM); };
-  const auto r = test::run_load(o);
-
+  const auto out = test::run_drain_under_load();
+  const auto& r = out.load;
   MESSAGE("sent " << r.sent << ", answered " << r.answered << ", refused before reading "
                   << r.refused << ", lost " << r.lost);
   CHECK(r.answered >= 200);
@@ -83,6 +63,6 @@ TEST_CASE("drain: SIGTERM in the middle of load answers every accepted request a
   for (const auto& [status, n] : r.by_status)
     ok_or_draining += (status == 200 || status == 503) ? n : 0;
   CHECK(ok_or_draining == r.answered);
-  CHECK(srv.proc.wait_exit() == 0);
-  CHECK(srv.proc.output().find("draining") != std::string::npos);
+  CHECK(out.exit_status == 0);
+  CHECK(out.output.find("draining") != std::string::npos);
 }

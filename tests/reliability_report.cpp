@@ -18,11 +18,9 @@
 #include <thread>
 #include <vector>
 
-#include "child_process.hpp"
 #include "hostile_requests.hpp"
-#include "http_client.hpp"
-#include "load_client.hpp"
 #include "prometheus_check.hpp"
+#include "scenarios.hpp"
 
 using namespace std::chrono_literals;
 
@@ -68,29 +66,24 @@ double metric_sum(const std::string& text, const std::string& prefix) {
 row overload(int runs) {
   std::vector<double> p99s;
   long peak_rss = 0;
-  int sent = 0, answered = 0, lost = 0, refused = 0;
+  int sent = 0, answered = 0, lost = 0, refused = 0, clean_exits = 0;
   std::map<unsigned, int> by_status;
   for (int i = 0; i < runs; ++i) {
-    test::server_process srv({"THREADS=2", "QUEUE_CAPACITY=4"});
-    test::load_options o;
-    o.port = srv.port;
-    o.connections = 32;
-    o.requests_per_connection = 50;
-    o.target = "/2000000";
-    const auto r = test::run_load(o);
+    const auto out = test::run_overload();
+    const auto& r = out.load;
     sent += r.sent;
     answered += r.answered;
     lost += r.lost;
     refused += r.refused;
     for (const auto& [s, n] : r.by_status) by_status[s] += n;
     p99s.push_back(test::load_result::percentile(r.latency_503_ms, 99));
-    peak_rss = std::max(peak_rss, srv.proc.peak_rss_kib());
-    srv.proc.signal(SIGTERM);
-    CHECK(srv.proc.wait_exit() == 0);
+    peak_rss = std::max(peak_rss, out.peak_rss_kib);
+    clean_exits += out.exit_status == 0;
   }
   CHECK(lost == 0);
   CHECK(refused == 0);
   CHECK(answered == sent);
+  CHECK(clean_exits == runs);
   return {
       "overload: 32 connections × 50 requests of `/2000000` against `THREADS=2 "
       "QUEUE_CAPACITY=4`, " +
@@ -106,21 +99,14 @@ row drain(int runs) {
   int sent = 0, answered = 0, refused = 0, lost = 0, clean_exits = 0;
   std::map<unsigned, int> by_status;
   for (int i = 0; i < runs; ++i) {
-    test::server_process srv({"THREADS=2"});
-    test::load_options o;
-    o.port = srv.port;
-    o.connections = 32;
-    o.requests_per_connection = 40;
-    o.target = "/500000";
-    o.trigger_after = 200;
-    o.trigger = [&] { srv.proc.signal(SIGTERM); };
-    const auto r = test::run_load(o);
+    const auto out = test::run_drain_under_load();
+    const auto& r = out.load;
     sent += r.sent;
     answered += r.answered;
     refused += r.refused;
     lost += r.lost;
     for (const auto& [s, n] : r.by_status) by_status[s] += n;
-    clean_exits += srv.proc.wait_exit() == 0;
+    clean_exits += out.exit_status == 0;
   }
   CHECK(lost == 0);
   CHECK(clean_exits == runs);
@@ -128,8 +114,8 @@ row drain(int runs) {
               std::to_string(runs) + " runs",
           std::to_string(sent), statuses(by_status), lost,
           std::to_string(refused) +
-              " requests sent on a connection the server had closed while idle (never read, safe "
-              "to retry); exit status 0 in " +
+              " request(s) sent on a connection the server had closed while idle (never read, "
+              "safe to retry); exit status 0 in " +
               std::to_string(clean_exits) + "/" + std::to_string(runs) + " runs"};
 }
 

@@ -117,10 +117,7 @@ TEST_CASE("backpressure wait: a request waits for room instead of failing") {
   cfg.queue_timeout = 10s;
   running_server s(cfg);
   test::http_client running(s.port), queued(s.port), waiting(s.port);
-  running.send(http::verb::get, "/block?n=1");
-  test::wait_until([&] { return s.srv->workers().stats(0).consumed == 1; });
-  queued.send(http::verb::get, "/block?n=2");
-  test::wait_until([&] { return s.srv->workers().stats(0).produced == 2; });
+  test::occupy_worker_and_mailbox(s, running, queued);
   waiting.send(http::verb::get, "/1000");
   test::wait_until([&] { return s.srv->workers().stats(0).producer_waits >= 2; });  // retrying
   s.blocker->release();
@@ -140,10 +137,7 @@ TEST_CASE("backpressure wait: past QUEUE_TIMEOUT_MS the answer is 503") {
   cfg.queue_timeout = 100ms;
   running_server s(cfg);
   test::http_client running(s.port), queued(s.port), waiting(s.port);
-  running.send(http::verb::get, "/block?n=1");
-  test::wait_until([&] { return s.srv->workers().stats(0).consumed == 1; });
-  queued.send(http::verb::get, "/block?n=2");
-  test::wait_until([&] { return s.srv->workers().stats(0).produced == 2; });
+  test::occupy_worker_and_mailbox(s, running, queued);
   const auto r = waiting.get("/1000");
   CHECK(r.result_int() == 503);
   CHECK(r[http::field::retry_after] == "1");

@@ -83,6 +83,16 @@ struct running_server {
   }
 };
 
+/// Holds worker 0 of `s` busy with a blocked job (sent on `running`) and fills its mailbox
+/// (capacity 1) with another (sent on `queued`), so the next job there finds no room.
+inline void occupy_worker_and_mailbox(running_server& s, http_client& running,
+                                      http_client& queued) {
+  running.send(boost::beast::http::verb::get, "/block?n=1");
+  wait_until([&] { return s.srv->workers().stats(0).consumed == 1; });
+  queued.send(boost::beast::http::verb::get, "/block?n=2");
+  wait_until([&] { return s.srv->workers().stats(0).produced == 2; });
+}
+
 /// The JSON body of a response, checking its content type.
 inline nlohmann::json body_of(const response& r) {
   CHECK(r[boost::beast::http::field::content_type] == "application/json");
