@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages poolserver needs to build and test, skipping those present.
-# Usage: scripts/install-deps.sh        (the one list: compilers, CMake, libraries)
+# Usage: scripts/install-deps.sh          compilers, CMake, libraries (build and test)
+#        scripts/install-deps.sh bench    those, and what bench/run.sh drives: nginx (the
+#                                         ceiling), wrk (load), gnuplot (plots), python3
 set -euo pipefail
 
 packages=(g++ cmake ninja-build libboost-dev libspdlog-dev nlohmann-json3-dev doctest-dev
-  clang libclang-rt-14-dev)  # clang and its libFuzzer/sanitizer runtimes: fuzz/run.sh
+  clang libclang-rt-14-dev  # clang and its libFuzzer/sanitizer runtimes: fuzz/run.sh
+  libbenchmark-dev libconcurrentqueue-dev)  # micro-benchmarks (bench/)
+if [ "${1:-}" = bench ]; then
+  packages+=(nginx-light wrk gnuplot-nox python3)
+elif [ $# -gt 0 ]; then
+  echo "usage: scripts/install-deps.sh [bench]" >&2
+  exit 2
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -2,10 +2,12 @@
 # README command 2 (and .ci/run): install what is missing, then build and run the whole
 # test suite three times: release, AddressSanitizer+UBSan, ThreadSanitizer.
 # PRESETS="release" scripts/test.sh runs a subset. Then the libFuzzer targets, 20 s each
-# (FUZZ_SECONDS=60 for longer, FUZZ_SECONDS=0 to skip).
+# (FUZZ_SECONDS=60 for longer, FUZZ_SECONDS=0 to skip). Then the benchmark suite in its
+# quick mode, to show it still runs end to end (its numbers are thrown away; BENCH_SMOKE=0
+# skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh bench
 jobs=$(nproc)
 for preset in ${PRESETS:-release asan tsan}; do
   echo "=== $preset: configure and build" >&2
@@ -18,4 +20,15 @@ done
 if [ "${FUZZ_SECONDS:-20}" != 0 ]; then
   echo "=== fuzz: ${FUZZ_SECONDS:-20}s per target" >&2
   fuzz/run.sh "${FUZZ_SECONDS:-20}"
+fi
+# The benchmark suite, quick: every server, load and plot step once (needs the release build).
+if [ "${BENCH_SMOKE:-1}" != 0 ]; then
+  echo "=== bench: suite in quick mode" >&2
+  cmake --preset release >/dev/null
+  cmake --build --preset release -j "$jobs"
+  smoke=$(mktemp -d)
+  bench/suite.py --quick --runs 1 --out "$smoke"
+  test -s "$smoke/benchmarks.md" && test -s "$smoke/benchmarks/strategies.png" &&
+    test -s "$smoke/benchmarks/connections.png"
+  rm -rf "$smoke"
 fi

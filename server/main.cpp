@@ -9,6 +9,7 @@
 #include "config/config.hpp"
 #include "server/server.hpp"
 #include "workers/job_registry.hpp"
+#include "workers/square_sum.hpp"
 
 int main() {
   config::settings settings;
@@ -19,7 +20,8 @@ int main() {
     return 2;
   }
   spdlog::set_level(settings.log_level);
-  spdlog::info("poolserver {} starting: {}", POOLSERVER_VERSION, config::describe(settings));
+  spdlog::info("poolserver {} starting: {}, square_sum kernel {}", POOLSERVER_VERSION,
+               config::describe(settings), workers::isa_name(workers::active_isa()));
   try {
     server::server srv(settings, workers::default_registry());
     srv.handle_signals();

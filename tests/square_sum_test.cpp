@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 #include "workers/job_registry.hpp"
 
@@ -57,6 +58,25 @@ TEST_CASE("square_sum: large n against the Euler-Maclaurin expansion") {
     const long double want =
         2.0L / 3.0L * x * sqrtl(x) - 0.5L * sqrtl(x) + zeta_minus_half + 1.0L / (24.0L * sqrtl(x));
     CHECK(relative_error(workers::square_sum(n), want) <= 1e-12);
+  }
+}
+
+TEST_CASE("square_sum: every instruction set this CPU has gives the same bits") {
+  const auto isas = workers::supported_isas();
+  REQUIRE(!isas.empty());
+  CHECK(isas.front() == workers::kernel_isa::scalar);
+  CHECK(workers::active_isa() == isas.back());
+  for (const auto isa : isas) {
+    const std::string name(workers::isa_name(isa));
+    CAPTURE(name);
+    // Below one block, at block and lane boundaries, and past a cancellation chunk.
+    const std::uint64_t sizes[] = {0, 1, 31, 32, 33, 4095, 4096, 4097, 70001,
+                                   workers::check_interval + 4127};
+    for (const std::uint64_t n : sizes) {
+      CAPTURE(n);
+      CHECK(workers::square_sum_on(isa, n) == workers::square_sum(n));
+    }
+    CHECK(relative_error(workers::square_sum_on(isa, 1'000'000), reference(1'000'000)) <= 1e-12);
   }
 }
 

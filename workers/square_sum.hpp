@@ -1,10 +1,23 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
+#include <string_view>
 
 #include "pool/cancel.hpp"
 
 namespace workers {
+
+/// Instruction sets the kernel is built for. One binary carries all of them and picks the
+/// widest this CPU supports when it starts (kernel_isa::scalar is the portable fallback).
+enum class kernel_isa { scalar, avx2, avx512 };
+
+/// "scalar", "avx2" or "avx512".
+std::string_view isa_name(kernel_isa isa) noexcept;
+/// The instruction sets this CPU can run, narrowest first (always starts with scalar).
+std::span<const kernel_isa> supported_isas() noexcept;
+/// The one square_sum() uses: the widest supported.
+kernel_isa active_isa() noexcept;
 
 /// Sum of sqrt(i) for 0 <= i < n, in double precision; relative error <= 1e-12.
 double square_sum(std::uint64_t n) noexcept;
@@ -12,6 +25,11 @@ double square_sum(std::uint64_t n) noexcept;
 /// The same, checking `token` between chunks of `check_interval` terms (well under a
 /// millisecond of work); throws pool::job_cancelled when it says stop.
 double square_sum(std::uint64_t n, const pool::cancel_token& token);
+
+/// square_sum(n) on a chosen instruction set, for tests and benchmarks; `isa` must be in
+/// supported_isas(). Every path gives the same result to the last bit (same lanes, same
+/// order of additions).
+double square_sum_on(kernel_isa isa, std::uint64_t n) noexcept;
 
 /// Terms computed between two looks at the cancel token.
 inline constexpr std::uint64_t check_interval = 64 * 4096;

@@ -1,0 +1,175 @@
+// The square_sum kernel against plain hand-vectorized reference loops, compiled for each
+// instruction set, in the same binary and the same run; and the cancellable kernel against
+// the plain one (the cost of chunking). Prints Google Benchmark's table, then the ratios.
+//   poolserver_kernel_bench [--benchmark_filter=...] [--benchmark_repetitions=N]
+
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+// GCC 12's _mm512_sqrt_pd passes _mm512_undefined_pd(), which it then warns about.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+#include "bench/ratio_reporter.hpp"
+#include "pool/cancel.hpp"
+#include "workers/square_sum.hpp"
+
+namespace {
+
+using workers::kernel_isa;
+
+// --- Reference loops: the ceiling for each instruction set. Four independent vector
+// accumulators, the counter kept in doubles, plain summation: nothing else to pay for.
+
+double reference_scalar(std::uint64_t n) {
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  double x = 0;
+  std::uint64_t i = 0;
+  for (; i + 4 <= n; i += 4, x += 4) {
+    a0 += std::sqrt(x);
+    a1 += std::sqrt(x + 1);
+    a2 += std::sqrt(x + 2);
+    a3 += std::sqrt(x + 3);
+  }
+  for (; i < n; ++i) a0 += std::sqrt(static_cast<double>(i));
+  return (a0 + a1) + (a2 + a3);
+}
+
+#if defined(__x86_64__)
+[[gnu::target("avx2,fma")]] double reference_avx2(std::uint64_t n) {
+  const __m256d step = _mm256_set1_pd(16);
+  __m256d x0 = _mm256_set_pd(3, 2, 1, 0);
+  __m256d x1 = _mm256_add_pd(x0, _mm256_set1_pd(4));
+  __m256d x2 = _mm256_add_pd(x0, _mm256_set1_pd(8));
+  __m256d x3 = _mm256_add_pd(x0, _mm256_set1_pd(12));
+  __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+  std::uint64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_add_pd(a0, _mm256_sqrt_pd(x0));
+    a1 = _mm256_add_pd(a1, _mm256_sqrt_pd(x1));
+    a2 = _mm256_add_pd(a2, _mm256_sqrt_pd(x2));
+    a3 = _mm256_add_pd(a3, _mm256_sqrt_pd(x3));
+    x0 = _mm256_add_pd(x0, step);
+    x1 = _mm256_add_pd(x1, step);
+    x2 = _mm256_add_pd(x2, step);
+    x3 = _mm256_add_pd(x3, step);
+  }
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes, _mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
+  double s = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+  for (; i < n; ++i) s += std::sqrt(static_cast<double>(i));
+  return s;
+}
+
+[[gnu::target("avx512f")]] double reference_avx512(std::uint64_t n) {
+  const __m512d step = _mm512_set1_pd(32);
+  __m512d x0 = _mm512_set_pd(7, 6, 5, 4, 3, 2, 1, 0);
+  __m512d x1 = _mm512_add_pd(x0, _mm512_set1_pd(8));
+  __m512d x2 = _mm512_add_pd(x0, _mm512_set1_pd(16));
+  __m512d x3 = _mm512_add_pd(x0, _mm512_set1_pd(24));
+  __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+  std::uint64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm512_add_pd(a0, _mm512_sqrt_pd(x0));
+    a1 = _mm512_add_pd(a1, _mm512_sqrt_pd(x1));
+    a2 = _mm512_add_pd(a2, _mm512_sqrt_pd(x2));
+    a3 = _mm512_add_pd(a3, _mm512_sqrt_pd(x3));
+    x0 = _mm512_add_pd(x0, step);
+    x1 = _mm512_add_pd(x1, step);
+    x2 = _mm512_add_pd(x2, step);
+    x3 = _mm512_add_pd(x3, step);
+  }
+  alignas(64) double lanes[8];
+  _mm512_store_pd(lanes, _mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
+  double s = 0;
+  for (const double v : lanes) s += v;
+  for (; i < n; ++i) s += std::sqrt(static_cast<double>(i));
+  return s;
+}
+#endif
+
+double (*reference_for(kernel_isa isa))(std::uint64_t) {
+  switch (isa) {
+#if defined(__x86_64__)
+    case kernel_isa::avx2: return reference_avx2;
+    case kernel_isa::avx512: return reference_avx512;
+#endif
+    default: return reference_scalar;
+  }
+}
+
+void set_counters(benchmark::State& state, std::uint64_t n) {
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+  state.counters["ns_per_term"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * n) * 1e-9,
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+template <typename F>
+void run(benchmark::State& state, F&& f) {
+  const auto n = static_cast<std::uint64_t>(state.range(0));
+  for (auto _ : state) benchmark::DoNotOptimize(f(n));
+  set_counters(state, n);
+}
+
+const std::vector<std::int64_t> sizes = {1'000'000, 100'000'000};
+
+std::string name(const std::string& what, std::int64_t n) {
+  return what + "/" + std::to_string(n);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<bench::comparison> comparisons;
+  const std::string active(workers::isa_name(workers::active_isa()));
+  for (const auto n : sizes) {
+    // What the server runs: the dispatched kernel, with and without the cancel token.
+    bench::with_min_max(benchmark::RegisterBenchmark("square_sum", [](benchmark::State& s) {
+                          run(s, [](std::uint64_t m) { return workers::square_sum(m); });
+                        }))->Arg(n)->Unit(benchmark::kMicrosecond);
+    bench::with_min_max(benchmark::RegisterBenchmark("square_sum_cancellable", [](benchmark::State& s) {
+                          const pool::cancel_token token;  // never fires: the cost of looking
+                          run(s, [&](std::uint64_t m) { return workers::square_sum(m, token); });
+                        }))->Arg(n)->Unit(benchmark::kMicrosecond);
+    comparisons.push_back({name("square_sum", n), name("reference_" + active, n), "<= 1.10", 1.10});
+    comparisons.push_back(
+        {name("square_sum_cancellable", n), name("square_sum", n), "<= 1.02", 1.02});
+    // Every instruction set this CPU has, each against its own reference.
+    for (const auto isa : workers::supported_isas()) {
+      const std::string isa_str(workers::isa_name(isa));
+      bench::with_min_max(benchmark::RegisterBenchmark(
+                              ("reference_" + isa_str).c_str(),
+                              [isa](benchmark::State& s) { run(s, reference_for(isa)); }))
+          ->Arg(n)->Unit(benchmark::kMicrosecond);
+      if (isa == workers::active_isa()) continue;  // square_sum itself is that one
+      bench::with_min_max(benchmark::RegisterBenchmark(
+                              ("square_sum_" + isa_str).c_str(),
+                              [isa](benchmark::State& s) {
+                                run(s, [isa](std::uint64_t m) {
+                                  return workers::square_sum_on(isa, m);
+                                });
+                              }))
+          ->Arg(n)->Unit(benchmark::kMicrosecond);
+      comparisons.push_back(
+          {name("square_sum_" + isa_str, n), name("reference_" + isa_str, n), "", 0});
+      comparisons.push_back({name("square_sum_" + isa_str, n), name("square_sum", n), "", 0});
+    }
+  }
+  // The pool's compute bound for GET /1000000: jobs per second that the kernel alone does on
+  // 1 or 2 threads (bench/suite.py compares the server against it).
+  benchmark::RegisterBenchmark("square_sum_jobs/1000000", [](benchmark::State& s) {
+    for (auto _ : s) benchmark::DoNotOptimize(workers::square_sum(1'000'000));
+    s.SetItemsProcessed(s.iterations());
+  })->Threads(1)->Threads(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
+  bench::ratio_reporter reporter("square_sum kernel (" + active + ") against reference loops: time ratios",
+                                 "time", comparisons);
+  return bench::run_with(reporter, argc, argv);
+}
