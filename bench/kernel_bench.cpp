@@ -98,18 +98,21 @@ double reference_scalar(std::uint64_t n) {
 double (*reference_for(kernel_isa isa))(std::uint64_t) {
   switch (isa) {
 #if defined(__x86_64__)
-    case kernel_isa::avx2: return reference_avx2;
-    case kernel_isa::avx512: return reference_avx512;
+    case kernel_isa::avx2:
+      return reference_avx2;
+    case kernel_isa::avx512:
+      return reference_avx512;
 #endif
-    default: return reference_scalar;
+    default:
+      return reference_scalar;
   }
 }
 
 void set_counters(benchmark::State& state, std::uint64_t n) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
-  state.counters["ns_per_term"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * n) * 1e-9,
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_term"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * n) * 1e-9,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 template <typename F>
@@ -132,32 +135,43 @@ int main(int argc, char** argv) {
   const std::string active(workers::isa_name(workers::active_isa()));
   for (const auto n : sizes) {
     // What the server runs: the dispatched kernel, with and without the cancel token.
-    bench::with_min_max(benchmark::RegisterBenchmark("square_sum", [](benchmark::State& s) {
-                          run(s, [](std::uint64_t m) { return workers::square_sum(m); });
-                        }))->Arg(n)->Unit(benchmark::kMicrosecond);
-    bench::with_min_max(benchmark::RegisterBenchmark("square_sum_cancellable", [](benchmark::State& s) {
-                          const pool::cancel_token token;  // never fires: the cost of looking
-                          run(s, [&](std::uint64_t m) { return workers::square_sum(m, token); });
-                        }))->Arg(n)->Unit(benchmark::kMicrosecond);
+    bench::with_min_max(benchmark::RegisterBenchmark("square_sum",
+                                                     [](benchmark::State& s) {
+                                                       run(s, [](std::uint64_t m) {
+                                                         return workers::square_sum(m);
+                                                       });
+                                                     }))
+        ->Arg(n)
+        ->Unit(benchmark::kMicrosecond);
+    bench::with_min_max(benchmark::RegisterBenchmark(
+                            "square_sum_cancellable",
+                            [](benchmark::State& s) {
+                              const pool::cancel_token token;  // never fires: the cost of looking
+                              run(s,
+                                  [&](std::uint64_t m) { return workers::square_sum(m, token); });
+                            }))
+        ->Arg(n)
+        ->Unit(benchmark::kMicrosecond);
     comparisons.push_back({name("square_sum", n), name("reference_" + active, n), "<= 1.10", 1.10});
     comparisons.push_back(
         {name("square_sum_cancellable", n), name("square_sum", n), "<= 1.02", 1.02});
     // Every instruction set this CPU has, each against its own reference.
     for (const auto isa : workers::supported_isas()) {
       const std::string isa_str(workers::isa_name(isa));
-      bench::with_min_max(benchmark::RegisterBenchmark(
-                              ("reference_" + isa_str).c_str(),
-                              [isa](benchmark::State& s) { run(s, reference_for(isa)); }))
-          ->Arg(n)->Unit(benchmark::kMicrosecond);
+      bench::with_min_max(
+          benchmark::RegisterBenchmark(("reference_" + isa_str).c_str(),
+                                       [isa](benchmark::State& s) { run(s, reference_for(isa)); }))
+          ->Arg(n)
+          ->Unit(benchmark::kMicrosecond);
       if (isa == workers::active_isa()) continue;  // square_sum itself is that one
-      bench::with_min_max(benchmark::RegisterBenchmark(
-                              ("square_sum_" + isa_str).c_str(),
-                              [isa](benchmark::State& s) {
-                                run(s, [isa](std::uint64_t m) {
-                                  return workers::square_sum_on(isa, m);
-                                });
-                              }))
-          ->Arg(n)->Unit(benchmark::kMicrosecond);
+      bench::with_min_max(benchmark::RegisterBenchmark(("square_sum_" + isa_str).c_str(),
+                                                       [isa](benchmark::State& s) {
+                                                         run(s, [isa](std::uint64_t m) {
+                                                           return workers::square_sum_on(isa, m);
+                                                         });
+                                                       }))
+          ->Arg(n)
+          ->Unit(benchmark::kMicrosecond);
       comparisons.push_back(
           {name("square_sum_" + isa_str, n), name("reference_" + isa_str, n), "", 0});
       comparisons.push_back({name("square_sum_" + isa_str, n), name("square_sum", n), "", 0});
@@ -165,11 +179,18 @@ int main(int argc, char** argv) {
   }
   // The pool's compute bound for GET /1000000: jobs per second that the kernel alone does on
   // 1 or 2 threads (bench/suite.py compares the server against it).
-  benchmark::RegisterBenchmark("square_sum_jobs/1000000", [](benchmark::State& s) {
-    for (auto _ : s) benchmark::DoNotOptimize(workers::square_sum(1'000'000));
-    s.SetItemsProcessed(s.iterations());
-  })->Threads(1)->Threads(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
-  bench::ratio_reporter reporter("square_sum kernel (" + active + ") against reference loops: time ratios",
-                                 "time", comparisons);
+  benchmark::RegisterBenchmark("square_sum_jobs/1000000",
+                               [](benchmark::State& s) {
+                                 for (auto _ : s)
+                                   benchmark::DoNotOptimize(workers::square_sum(1'000'000));
+                                 s.SetItemsProcessed(s.iterations());
+                               })
+      ->Threads(1)
+      ->Threads(2)
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
+  bench::ratio_reporter reporter(
+      "square_sum kernel (" + active + ") against reference loops: time ratios", "time",
+      comparisons);
   return bench::run_with(reporter, argc, argv);
 }

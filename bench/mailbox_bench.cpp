@@ -21,16 +21,16 @@
 #include <thread>
 #include <vector>
 
-#include <boost/lockfree/queue.hpp>
 #include <concurrentqueue/blockingconcurrentqueue.h>
 #include <concurrentqueue/concurrentqueue.h>
+#include <boost/lockfree/queue.hpp>
 
 #include "bench/ratio_reporter.hpp"
 #include "pool/mpmc_queue.hpp"
 
 namespace {
 
-constexpr std::size_t capacity = 1024;  // the server's default QUEUE_CAPACITY
+constexpr std::size_t capacity = 1024;    // the server's default QUEUE_CAPACITY
 constexpr std::uint64_t items = 1 << 18;  // moved per iteration of a throughput benchmark
 
 // --- One face for every queue: try_push, try_pop, and a blocking pop where it has one.
@@ -181,8 +181,8 @@ void wakeup(benchmark::State& state) {
     for (;;) {
       queue.pop(v);
       if (v == 0) return;  // the end
-      const auto now = static_cast<std::uint64_t>(
-          std::chrono::steady_clock::now().time_since_epoch().count());
+      const auto now =
+          static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
       latencies.push_back(static_cast<double>(now - v) * 1e-9);
       received.fetch_add(1, std::memory_order_release);
     }
@@ -192,8 +192,8 @@ void wakeup(benchmark::State& state) {
     // Long enough for the consumer to have gone to sleep (or spun out, for queues that spin
     // before sleeping): the case of an idle worker that a request arrives for.
     std::this_thread::sleep_for(std::chrono::microseconds(200));
-    const auto t = static_cast<std::uint64_t>(
-        std::chrono::steady_clock::now().time_since_epoch().count());
+    const auto t =
+        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
     while (!queue.try_push(t)) std::this_thread::yield();
     ++sent;
     while (received.load(std::memory_order_acquire) != sent) std::this_thread::yield();
@@ -217,18 +217,21 @@ const std::string wakeup_suffix = "/iterations:1000/manual_time";
 template <typename Q>
 void register_throughput(const std::vector<std::pair<int, int>>& shapes) {
   for (const auto& [p, c] : shapes)
-    bench::with_min_max(
-        benchmark::RegisterBenchmark(
-            (std::string("throughput/") + Q::name + "/" + shape_name(p, c)).c_str(),
-            [p = p, c = c](benchmark::State& s) { throughput<Q>(s, p, c); }))
-        ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.2);
+    bench::with_min_max(benchmark::RegisterBenchmark(
+                            (std::string("throughput/") + Q::name + "/" + shape_name(p, c)).c_str(),
+                            [p = p, c = c](benchmark::State& s) { throughput<Q>(s, p, c); }))
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond)
+        ->MinTime(0.2);
 }
 
 template <typename Q>
 void register_wakeup() {
   bench::with_min_max(
       benchmark::RegisterBenchmark((std::string("wakeup/") + Q::name).c_str(), wakeup<Q>))
-      ->UseManualTime()->Iterations(1000)->Unit(benchmark::kMicrosecond);
+      ->UseManualTime()
+      ->Iterations(1000)
+      ->Unit(benchmark::kMicrosecond);
 }
 
 }  // namespace
@@ -254,8 +257,8 @@ int main(int argc, char** argv) {
                              std::string("throughput/") + other + suffix, "<= 1.00", 1.0});
   }
   for (const char* other : {"moodycamel", "mutex_condvar"})
-    comparisons.push_back({"wakeup/mailbox" + wakeup_suffix,
-                           std::string("wakeup/") + other + wakeup_suffix, "", 0});
+    comparisons.push_back(
+        {"wakeup/mailbox" + wakeup_suffix, std::string("wakeup/") + other + wakeup_suffix, "", 0});
   bench::ratio_reporter reporter("Mailbox against other queues: time per batch (lower is faster)",
                                  "time", comparisons);
   return bench::run_with(reporter, argc, argv);

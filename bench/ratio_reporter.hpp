@@ -57,8 +57,9 @@ class ratio_reporter : public benchmark::ConsoleReporter {
   void Finalize() override {
     ConsoleReporter::Finalize();
     std::printf("\n#### %s\n\n", title_.c_str());
-    std::printf("| subject | %s: median (min-max) | baseline | %s: median (min-max) | ratio | goal |\n",
-                value_header_.c_str(), value_header_.c_str());
+    std::printf(
+        "| subject | %s: median (min-max) | baseline | %s: median (min-max) | ratio | goal |\n",
+        value_header_.c_str(), value_header_.c_str());
     std::printf("| --- | --- | --- | --- | --- | --- |\n");
     for (const auto& c : comparisons_) {
       const auto s = stats_.find(c.subject), b = stats_.find(c.baseline);
@@ -68,9 +69,8 @@ class ratio_reporter : public benchmark::ConsoleReporter {
       const double ratio = s->second["median"].value / b->second["median"].value;
       std::string verdict;
       if (c.bound > 0) verdict = c.goal + (ratio <= c.bound ? " met" : " MISSED");
-      std::printf("| %s | %s | %s | %s | %.3f | %s |\n", c.subject.c_str(),
-                  cell(s->second).c_str(), c.baseline.c_str(), cell(b->second).c_str(), ratio,
-                  verdict.c_str());
+      std::printf("| %s | %s | %s | %s | %.3f | %s |\n", c.subject.c_str(), cell(s->second).c_str(),
+                  c.baseline.c_str(), cell(b->second).c_str(), ratio, verdict.c_str());
     }
     std::fflush(stdout);
   }

@@ -70,8 +70,8 @@ TEST_CASE("square_sum: every instruction set this CPU has gives the same bits") 
     const std::string name(workers::isa_name(isa));
     CAPTURE(name);
     // Below one block, at block and lane boundaries, and past a cancellation chunk.
-    const std::uint64_t sizes[] = {0, 1, 31, 32, 33, 4095, 4096, 4097, 70001,
-                                   workers::check_interval + 4127};
+    const std::uint64_t sizes[] = {0,    1,    31,   32,    33,
+                                   4095, 4096, 4097, 70001, workers::check_interval + 4127};
     for (const std::uint64_t n : sizes) {
       CAPTURE(n);
       CHECK(workers::square_sum_on(isa, n) == workers::square_sum(n));

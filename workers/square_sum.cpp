@@ -44,11 +44,11 @@ double block_scalar(std::uint64_t first, std::uint64_t count) noexcept {
 
 #if defined(__x86_64__)
 [[gnu::target("arch=x86-64-v3")]] double block_avx2(std::uint64_t first,
-                                                      std::uint64_t count) noexcept {
+                                                    std::uint64_t count) noexcept {
   return block_body(first, count);
 }
 [[gnu::target("arch=x86-64-v4")]] double block_avx512(std::uint64_t first,
-                                                        std::uint64_t count) noexcept {
+                                                      std::uint64_t count) noexcept {
   return block_body(first, count);
 }
 #endif
@@ -56,10 +56,13 @@ double block_scalar(std::uint64_t first, std::uint64_t count) noexcept {
 block_fn block_for(kernel_isa isa) noexcept {
   switch (isa) {
 #if defined(__x86_64__)
-    case kernel_isa::avx2: return block_avx2;
-    case kernel_isa::avx512: return block_avx512;
+    case kernel_isa::avx2:
+      return block_avx2;
+    case kernel_isa::avx512:
+      return block_avx512;
 #endif
-    default: return block_scalar;
+    default:
+      return block_scalar;
   }
 }
 
@@ -78,9 +81,9 @@ const isa_table& isas() noexcept {
     // x86-64-v3 and v4 as GCC builds them (the feature sets its target attribute enables).
     const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                     __builtin_cpu_supports("bmi2");
-    const bool v4 = v3 && __builtin_cpu_supports("avx512f") &&
-                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
-                    __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512cd");
+    const bool v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                    __builtin_cpu_supports("avx512cd");
     if (v3) t.list[t.count++] = kernel_isa::avx2;
     if (v4) t.list[t.count++] = kernel_isa::avx512;
 #endif
@@ -117,9 +120,12 @@ double sum_until(block_fn block_sum, std::uint64_t n, Stop&& stop) {
 
 std::string_view isa_name(kernel_isa isa) noexcept {
   switch (isa) {
-    case kernel_isa::avx2: return "avx2";
-    case kernel_isa::avx512: return "avx512";
-    default: return "scalar";
+    case kernel_isa::avx2:
+      return "avx2";
+    case kernel_isa::avx512:
+      return "avx512";
+    default:
+      return "scalar";
   }
 }
 
@@ -128,7 +134,9 @@ std::span<const kernel_isa> supported_isas() noexcept {
   return {t.list.data(), t.count};
 }
 
-kernel_isa active_isa() noexcept { return supported_isas().back(); }
+kernel_isa active_isa() noexcept {
+  return supported_isas().back();
+}
 
 double square_sum(std::uint64_t n) noexcept {
   return sum_until(isas().widest, n, [] {});
