@@ -33,7 +33,8 @@ namespace detail {
 // (perf: do_sched_yield) and takes a core from the IO thread on a small machine.
 inline void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept {
 #if defined(__linux__)
-  static_assert(sizeof(word) == sizeof(std::uint32_t) && std::atomic<std::uint32_t>::is_always_lock_free);
+  static_assert(sizeof(word) == sizeof(std::uint32_t) &&
+                std::atomic<std::uint32_t>::is_always_lock_free);
   // Returns at once if the word changed already (EAGAIN); callers re-check in a loop.
   ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected,
             nullptr, nullptr, 0);
@@ -91,6 +92,15 @@ class mpmc_queue {
   /// Constructs an item in place if there is room; returns false when full.
   template <typename... Args>
   bool try_emplace(Args&&... args) noexcept {
+    if (!try_emplace_quiet(std::forward<Args>(args)...)) return false;
+    wake_one();
+    return true;
+  }
+
+  /// Like try_emplace(), but wakes nobody: when sleeping() is true afterwards, the caller
+  /// must call wake_one() soon (so that a burst of pushes wakes a consumer once).
+  template <typename... Args>
+  bool try_emplace_quiet(Args&&... args) noexcept {
     static_assert(std::is_nothrow_constructible_v<T, Args&&...>);
     std::size_t head = head_.load(std::memory_order_acquire);
     for (;;) {
@@ -100,7 +110,6 @@ class mpmc_queue {
           ::new (static_cast<void*>(s.storage)) T(std::forward<Args>(args)...);
           // seq_cst, not just release: half of the Dekker pair with pop() (see wake_one).
           s.turn.store(2 * round(head) + 1, std::memory_order_seq_cst);
-          wake_one();
           return true;
         }
         // CAS failure reloaded `head`: another producer took that ticket, try the next.
@@ -109,6 +118,20 @@ class mpmc_queue {
         head = head_.load(std::memory_order_acquire);
         if (head == seen) return false;  // the slot is still occupied from the last round
       }
+    }
+  }
+
+  /// Whether a consumer sleeps (or is about to) in pop(). After a push, false means that
+  /// no wake-up is needed: a consumer going to sleep later sees the item first.
+  bool sleeping() const noexcept { return sleepers_.load(std::memory_order_seq_cst) != 0; }
+
+  /// Wakes one sleeping consumer, if any. Called after publishing an item; the epoch is
+  /// only bumped when someone sleeps, so a busy pool pays one load per push here, not a
+  /// contended read-modify-write.
+  void wake_one() noexcept {
+    if (sleeping()) {
+      pushes_.fetch_add(1, std::memory_order_seq_cst);
+      detail::futex_wake(pushes_, false);
     }
   }
 
@@ -186,15 +209,6 @@ class mpmc_queue {
         tail = tail_.load(std::memory_order_acquire);
         if (tail == seen) return false;
       }
-    }
-  }
-
-  // Called after publishing an item. The epoch is only bumped when someone sleeps, so a
-  // busy pool pays one load per push here, not a contended read-modify-write.
-  void wake_one() noexcept {
-    if (sleepers_.load(std::memory_order_seq_cst) != 0) {
-      pushes_.fetch_add(1, std::memory_order_seq_cst);
-      detail::futex_wake(pushes_, false);
     }
   }
 

@@ -24,13 +24,19 @@ void worker::join() {
 }
 
 bool worker::try_submit(job& j) {
-  j.accepted = clock::now();              // before the push: the worker may take it at once
-  if (mailbox_.try_push(std::move(j))) {  // j is untouched when this fails
-    shared_add(produced_);
-    return true;
+  j.accepted = clock::now();  // before the push: the worker may take it at once
+  if (!mailbox_.try_emplace_quiet(std::move(j))) {  // j is untouched when this fails
+    shared_add(producer_waits_);
+    return false;
   }
-  shared_add(producer_waits_);
-  return false;
+  shared_add(produced_);
+  if (mailbox_.sleeping()) {
+    if (auto* batch = wake_batch::current())
+      batch->defer(*this);
+    else
+      mailbox_.wake_one();
+  }
+  return true;
 }
 
 std::size_t worker::in_flight() const {

@@ -11,6 +11,7 @@
 #include "pool/job.hpp"
 #include "pool/metrics.hpp"
 #include "pool/mpmc_queue.hpp"
+#include "pool/wake_batch.hpp"
 
 namespace pool {
 
@@ -36,7 +37,7 @@ struct worker_stats {
   histogram::snapshot run_time;    ///< taken out → finished
 };
 
-class worker final : public backend {
+class worker final : public backend, public wakeable {
  public:
   /// Starts the thread; `index` is the worker's number in job results and metrics, `nice`
   /// the thread's scheduling niceness (0: as the process; higher: yields to IO threads).
@@ -46,8 +47,11 @@ class worker final : public backend {
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
 
+  /// Takes the job if the mailbox has room; wakes the worker if it sleeps, at once or, on
+  /// a thread with a wake_batch installed, when that batch flushes.
   bool try_submit(job& j) override;
   std::size_t in_flight() const override;
+  void wake() noexcept override { mailbox_.wake_one(); }
 
   /// Stops taking new jobs once the mailbox is empty; the thread finishes what is queued.
   /// Callers must not try_submit() after this.

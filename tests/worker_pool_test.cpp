@@ -1,4 +1,5 @@
 #include "pool/worker_pool.hpp"
+#include "pool/wake_batch.hpp"
 
 #include <doctest/doctest.h>
 
@@ -183,4 +184,40 @@ TEST_CASE("pool: throughput is the rate of finished jobs over the last window") 
   p.sample_throughput(t0 + 13s);
   rates = p.throughput(t0 + 13s);
   CHECK(rates[0] == 0);
+}
+
+TEST_CASE("pool: a wake batch wakes each sleeping worker once per burst, and every job runs") {
+  pool::worker_pool p({2, 64, pool::strategy_kind::roundrobin});
+  auto both_asleep = [&](std::uint64_t times) {
+    return p.stats(0).consumer_waits >= times && p.stats(1).consumer_waits >= times;
+  };
+  test::wait_until([&] { return both_asleep(1); });
+
+  int scheduled = 0;
+  pool::wake_batch batch([&] { ++scheduled; });
+  pool::wake_batch::scope deferring(batch);
+  std::atomic<int> done{0};
+  auto burst = [&](int jobs) {
+    for (int i = 0; i < jobs; ++i) {
+      pool::job j;
+      j.work = [i](const pool::cancel_token&) { return static_cast<double>(i); };
+      j.done = [&](pool::job_result&& r) {
+        CHECK(r.status == pool::job_status::completed);
+        done.fetch_add(1);
+      };
+      REQUIRE(p.try_submit(j).status == pool::submit_status::accepted);
+    }
+  };
+
+  burst(10);  // both workers asleep: the first deferral schedules the flush, once
+  CHECK(scheduled == 1);
+  batch.flush();
+  test::wait_until([&] { return done.load() == 10; });
+
+  test::wait_until([&] { return both_asleep(2); });
+  burst(6);  // a new burst schedules a new flush
+  CHECK(scheduled == 2);
+  batch.flush();
+  test::wait_until([&] { return done.load() == 16; });
+  CHECK(p.stats(0).completed + p.stats(1).completed == 16);
 }
