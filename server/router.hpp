@@ -66,6 +66,10 @@ reply cancelled_reply(const job_call& call, pool::stop_reason why);
 /// A plain JSON error: {"error": message, "status": status}.
 reply error_reply(unsigned status, std::string_view message);
 
+/// Appends `v` as a JSON number with the shortest digits that read back as exactly `v`;
+/// integral values get ".0", non-finite ones are null.
+void append_json_double(std::string& out, double v);
+
 /// The largest n that GET / picks at random below (if MAX_N allows).
 inline constexpr std::uint64_t random_n_bound = 100'000'000;
 

@@ -2,8 +2,12 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstring>
+#include <limits>
+#include <random>
 #include <stdexcept>
+#include <vector>
 
 #include "workers/square_sum.hpp"
 
@@ -218,4 +222,35 @@ TEST_CASE("router: job replies carry the value, the full-precision sum and the w
   const auto rpc_err = json::parse(server::job_reply(rpc_call, failed).body);
   CHECK(rpc_err["error"]["code"] == server::rpc_code::job_failed);
   CHECK(rpc_err["id"] == 7);
+}
+
+TEST_CASE("router: JSON doubles read back bit-exact - integral values keep a fraction") {
+  auto written = [](double v) {
+    std::string s;
+    server::append_json_double(s, v);
+    return s;
+  };
+  CHECK(written(0.0) == "0.0");
+  CHECK(written(1.0) == "1.0");
+  CHECK(written(2.5) == "2.5");
+  CHECK(written(1e300) == "1e+300");
+  CHECK(written(std::numeric_limits<double>::infinity()) == "null");
+  // Every result a job can give (n up to 2^53), and doubles from every binade besides.
+  std::mt19937_64 rng(12345);
+  std::vector<double> values;
+  for (std::uint64_t n : {0ull, 1ull, 2ull, 3ull, 1000ull, 1'000'000ull, 47'877'748ull})
+    values.push_back(workers::square_sum(n));
+  for (int i = 0; i < 20000; ++i) {
+    double v;
+    const std::uint64_t bits = rng() & ~(std::uint64_t{0x7ff} << 52);  // finite: exponent < max
+    std::memcpy(&v, &bits, sizeof v);
+    values.push_back(v);
+    values.push_back(std::ldexp(static_cast<double>(rng() >> 11), -(i % 40)));
+  }
+  for (const double v : values) {
+    const auto s = written(v);
+    const auto parsed = json::parse(s);
+    REQUIRE(parsed.is_number_float());
+    CHECK(parsed.get<double>() == v);
+  }
 }
