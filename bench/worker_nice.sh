@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-12}
 scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release --target poolserver_tests >/dev/null
+cmake --build --preset release --target poolserver_load_tests >/dev/null
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
@@ -29,7 +29,7 @@ out=docs/worker-nice.md
 declare -A samples
 for _ in $(seq "$runs"); do
   for n in 0 10 19; do
-    v=$(WORKER_NICE=$n build/release/tests/poolserver_tests -tc='overload*' 2>&1 |
+    v=$(WORKER_NICE=$n build/release/tests/poolserver_load_tests -tc='overload*' 2>&1 |
         sed -n 's/.*503 p99 \([0-9.]*\) ms.*/\1/p')
     samples[$n]="${samples[$n]:-} $v"
   done
