@@ -1,12 +1,12 @@
 // libFuzzer target: raw bytes from a client, as a connection would receive them.
 //
-// The bytes go through Beast's request parser with the server's limits (server/session.hpp),
-// one fresh parser per message as server::session does, so pipelined requests are read in
-// turn until the bytes run out or a message is malformed. Every complete message is routed
-// with server::route and checked (fuzz_check.hpp); every error must be one the session
-// answers (400, 413, 431).
+// The bytes go through server::request_reader, the code server::session reads requests
+// with: Beast's parser with the server's limits, one message after another from one
+// bounded buffer, so pipelined requests are read in turn until the bytes run out or a
+// message is malformed. Every complete message is routed with server::route and checked
+// (fuzz_check.hpp); every error must be one the session answers (400, 413, 431).
 //
-// The stream is parsed twice: all bytes at once, and arriving a few at a time (the chunk
+// The stream is read twice: all bytes at once, and arriving a few at a time (the chunk
 // size comes from the input's length). Both must read the same messages and both end in an
 // error or neither: Beast resumes a half-read header or body from where it stopped.
 
@@ -18,11 +18,10 @@
 #include <vector>
 
 #include <boost/asio/buffer.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 
 #include "fuzz/fuzz_check.hpp"
+#include "server/request_reader.hpp"
 #include "server/session.hpp"
 
 namespace {
@@ -31,93 +30,83 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 /// Enough to cover pipelining without letting one input run for long.
-constexpr int max_messages = 64;
+constexpr std::size_t max_messages = 64;
 
 /// One message read, or how reading stopped.
 struct event {
   std::string method, target, body;
   unsigned version = 0;
   bool keep_alive = false;
-  beast::error_code error;  // set: the last event, the connection ends here
+  unsigned error_status = 0;  // set: the last event, the connection ends here
+  std::string error_message;
 
   // Which error is not compared, only that there is one: once Beast has seen part of a
   // header it waits for the blank line before parsing it, so a malformed header read in
   // pieces can end as "partial message" or 431 where read at once it is, say, "bad version".
   bool operator==(const event& o) const {
     return method == o.method && target == o.target && body == o.body && version == o.version &&
-           keep_alive == o.keep_alive && !error == !o.error;
+           keep_alive == o.keep_alive && !error_status == !o.error_status;
   }
 };
 
-std::string_view to_std(beast::string_view s) {
+std::string_view to_std(boost::beast::string_view s) {
   return {s.data(), s.size()};
 }
 
-/// Reads `in` as a connection would (http::async_read into one flat_buffer kept across
-/// messages), `step` more bytes arriving whenever the parser needs more. The end of `in`
-/// is the client closing its side.
+/// Reads `in` as a session does: reads of at most `step` bytes (and at most what the
+/// buffer has room for) whenever the reader needs more. The end of `in` is the client
+/// closing its side.
 std::vector<event> read_stream(std::string_view in, std::size_t step) {
+  using state = server::request_reader::state;
   std::vector<event> events;
-  std::size_t pos = 0;    // first byte the parser has not consumed
-  std::size_t avail = 0;  // bytes received so far
-  for (int m = 0; m < max_messages; ++m) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(server::session::header_limit);
-    parser.body_limit(server::session::body_limit);
-    parser.eager(true);
-    beast::error_code ec;
-    bool receive = pos == avail;  // nothing buffered: read from the socket first
-    while (!parser.is_done()) {
-      if (receive) {
-        if (avail == in.size()) {                 // the client closed its side
-          if (!parser.got_some()) return events;  // between messages: a clean close
-          parser.put_eof(ec);
-          if (!ec) FUZZ_CHECK(parser.is_done(), in);
-          if (ec) {
-            events.push_back({{}, {}, {}, 0, false, ec});
-            return events;
-          }
-          break;
+  boost::beast::flat_buffer buffer{server::request_reader::buffer_limit};
+  server::request_reader reader;
+  std::size_t arrived = 0;
+  auto failed = [&] {
+    FUZZ_CHECK(reader.error(), in);
+    events.push_back({{}, {}, {}, 0, false, reader.error_status(), reader.error_message()});
+    return events;
+  };
+  while (events.size() < max_messages) {
+    switch (reader.feed(buffer)) {
+      case state::complete: {
+        auto req = reader.take();
+        events.push_back({std::string(to_std(req.method_string())),
+                          std::string(to_std(req.target())),
+                          std::move(req.body()),
+                          req.version(),
+                          req.keep_alive(),
+                          0,
+                          {}});
+        break;
+      }
+      case state::failed:
+        return failed();
+      case state::need_more: {
+        if (arrived == in.size()) {  // the client closed its side
+          if (reader.at_eof() == state::failed) return failed();
+          FUZZ_CHECK(!reader.started(), in);
+          return events;
         }
-        avail = std::min(in.size(), avail + step);
+        const std::size_t room = buffer.max_size() - buffer.size();
+        FUZZ_CHECK(room > 0, in);  // a full buffer that needs more is a failure, not a wait
+        const std::size_t n =
+            std::min({step, in.size() - arrived, room, server::session::read_chunk});
+        buffer.commit(boost::asio::buffer_copy(buffer.prepare(n),
+                                               boost::asio::buffer(in.data() + arrived, n)));
+        arrived += n;
+        break;
       }
-      const std::size_t used = parser.put(boost::asio::buffer(in.data() + pos, avail - pos), ec);
-      pos += used;
-      FUZZ_CHECK(pos <= avail, in);
-      if (ec == http::error::need_more) {
-        receive = true;
-        continue;
-      }
-      if (ec) {
-        events.push_back({{}, {}, {}, 0, false, ec});
-        return events;
-      }
-      // No error, not done and nothing consumed from a non-empty buffer: async_read would
-      // call put() on the same bytes forever.
-      FUZZ_CHECK(used > 0 || parser.is_done(), in);
-      receive = pos == avail;
     }
-    auto& req = parser.get();
-    events.push_back({std::string(to_std(req.method_string())),
-                      std::string(to_std(req.target())),
-                      std::move(req.body()),
-                      req.version(),
-                      req.keep_alive(),
-                      {}});
   }
   return events;
 }
 
-// How the session answers a read error (server/session.cpp on_read), checked as a reply.
-void check_read_error(const beast::error_code& ec) {
-  const bool http_error =
-      &ec.category() == &http::make_error_code(http::error::bad_target).category();
-  FUZZ_CHECK(http_error, ec.message());
-  FUZZ_CHECK(ec != http::error::need_more && ec != http::error::end_of_stream, ec.message());
-  unsigned status = 400;
-  if (ec == http::error::body_limit) status = 413;
-  if (ec == http::error::header_limit) status = 431;
-  fuzz::check_reply(server::error_reply(status, "malformed HTTP request: " + ec.message()), false);
+// How the session answers a read error, checked as a reply.
+void check_read_error(const event& e) {
+  FUZZ_CHECK(e.error_status == 400 || e.error_status == 413 || e.error_status == 431,
+             e.error_message);
+  fuzz::check_reply(server::error_reply(e.error_status, e.error_message), false);
 }
 
 }  // namespace
@@ -126,8 +115,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view in(reinterpret_cast<const char*>(data), size);
   const auto whole = read_stream(in, std::max<std::size_t>(size, 1));
   for (const auto& e : whole) {
-    if (e.error)
-      check_read_error(e.error);
+    if (e.error_status)
+      check_read_error(e);
     else
       fuzz::route_and_check(e.method, e.target, e.body);
   }
@@ -135,9 +124,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (pieces != whole) {
     fuzz::fail("parsing in pieces reads other messages than parsing at once", __FILE__, __LINE__,
                "whole: " + std::to_string(whole.size()) + " events, last error '" +
-                   (whole.empty() ? "" : whole.back().error.message()) +
+                   (whole.empty() ? "" : whole.back().error_message) +
                    "'; pieces: " + std::to_string(pieces.size()) + " events, last error '" +
-                   (pieces.empty() ? "" : pieces.back().error.message()) + "'");
+                   (pieces.empty() ? "" : pieces.back().error_message) + "'");
   }
   return 0;
 }

@@ -6,7 +6,6 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
 
 #include "server/session.hpp"
 
@@ -46,6 +45,14 @@ tcp::acceptor bind_acceptor(net::io_context& ioc, const config::settings& s) {
   return acceptor;
 }
 
+std::vector<std::unique_ptr<net::io_context>> make_io_contexts(std::size_t n) {
+  std::vector<std::unique_ptr<net::io_context>> io;
+  // Concurrency hint 1: each io_context is run by exactly one thread.
+  for (std::size_t i = 0; i < std::max<std::size_t>(n, 1); ++i)
+    io.push_back(std::make_unique<net::io_context>(1));
+  return io;
+}
+
 }  // namespace
 
 server::server(const config::settings& settings, workers::job_registry registry)
@@ -53,11 +60,12 @@ server::server(const config::settings& settings, workers::job_registry registry)
       registry_(std::move(registry)),
       router_{registry_, settings.max_n},
       pool_({settings.threads, settings.queue_capacity, settings.strategy, settings.worker_nice}),
-      acceptor_(bind_acceptor(ioc_, settings)),
-      accept_retry_(ioc_),
-      sampler_(ioc_),
-      drain_timer_(ioc_),
-      signals_(ioc_) {}
+      io_(make_io_contexts(settings.io_threads)),
+      acceptor_(bind_acceptor(*io_[0], settings)),
+      accept_retry_(*io_[0]),
+      sampler_(*io_[0]),
+      drain_timer_(*io_[0]),
+      signals_(*io_[0]) {}
 
 server::~server() {
   pool_.shutdown();  // no-op after run(); joins the workers if run() never ran
@@ -95,17 +103,27 @@ void server::run() {
   // "While the server is running there is always an asynchronous operation outstanding"
   // (the accept); run() returns once stop() has closed the listener and every connection.
   std::vector<std::thread> io_threads;
-  for (std::size_t i = 1; i < settings_.io_threads; ++i)
-    io_threads.emplace_back([this] { ioc_.run(); });
-  ioc_.run();
+  for (std::size_t i = 1; i < io_.size(); ++i) {
+    keep_running_.push_back(net::make_work_guard(*io_[i]));
+    io_threads.emplace_back([this, i] { run_io(*io_[i]); });
+  }
+  run_io(*io_[0]);
   for (auto& t : io_threads) t.join();
   io_running_ = false;
 
   pool_.shutdown();
 }
 
+void server::run_io(net::io_context& io) {
+  // The jobs this thread submits while it works through the handlers that are ready now
+  // wake their workers once, behind those handlers (pool/wake_batch.hpp).
+  pool::wake_batch wakes([&] { net::post(io, [&wakes] { wakes.flush(); }); });
+  pool::wake_batch::scope deferring(wakes);
+  io.run();
+}
+
 void server::stop() {
-  net::post(ioc_, [this] { begin_drain(); });
+  net::post(*io_[0], [this] { begin_drain(); });
 }
 
 void server::begin_drain() {
@@ -141,6 +159,7 @@ void server::finish_drain() {
   // The last connection is gone: nothing else may keep run() from returning.
   drain_timer_.cancel();
   signals_.cancel();
+  keep_running_.clear();  // the other io_contexts return from run() once idle
 }
 
 std::vector<std::shared_ptr<session>> server::live_sessions() const {
@@ -152,23 +171,23 @@ std::vector<std::shared_ptr<session>> server::live_sessions() const {
 }
 
 void server::do_accept() {
-  acceptor_.async_accept(net::make_strand(ioc_),
-                         [this](boost::system::error_code ec, tcp::socket socket) {
-                           if (ec == net::error::operation_aborted || draining()) return;
-                           if (ec) {
-                             // Out of descriptors and the like: retry after a pause rather than
-                             // spin.
-                             spdlog::warn("accept: {}", ec.message());
-                             accept_retry_.expires_after(accept_retry_delay);
-                             accept_retry_.async_wait([this](boost::system::error_code e) {
-                               if (!e && !draining()) do_accept();
-                             });
-                             return;
-                           }
-                           stats_.connection_accepted();
-                           std::make_shared<session>(std::move(socket), *this)->start();
-                           do_accept();
-                         });
+  auto& io = *io_[next_io_++ % io_.size()];
+  acceptor_.async_accept(io, [this](boost::system::error_code ec, tcp_socket socket) {
+    if (ec == net::error::operation_aborted || draining()) return;
+    if (ec) {
+      // Out of descriptors and the like: retry after a pause rather than
+      // spin.
+      spdlog::warn("accept: {}", ec.message());
+      accept_retry_.expires_after(accept_retry_delay);
+      accept_retry_.async_wait([this](boost::system::error_code e) {
+        if (!e && !draining()) do_accept();
+      });
+      return;
+    }
+    stats_.connection_accepted();
+    std::make_shared<session>(std::move(socket), *this)->start();
+    do_accept();
+  });
 }
 
 void server::do_sample() {
@@ -194,7 +213,7 @@ admission server::add_session(const std::shared_ptr<session>& s) {
 void server::remove_session(const session* s) {
   std::lock_guard lock(sessions_mutex_);
   if (sessions_.erase(s) && sessions_.empty() && draining() && io_running_)
-    net::post(ioc_, [this] { finish_drain(); });
+    net::post(*io_[0], [this] { finish_drain(); });
 }
 
 std::string server::metrics_text() const {

@@ -1,6 +1,8 @@
 #pragma once
 // The server: the listener, the live connections, the worker pool and the metrics page.
-// Owns the io_context and runs it on IO_THREADS threads.
+// Runs IO_THREADS io_contexts, one thread each; a new connection goes to the next one in
+// turn and stays there, so its handlers never run concurrently (no strands needed). The
+// first io_context also runs the listener, the signals and the server's timers.
 
 #include <utility>  // before Asio: see ARCHITECTURE.md, known pitfalls
 
@@ -11,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -64,6 +67,8 @@ class server {
   void remove_session(const session* s);
 
  private:
+  /// Runs one io_context on this thread, coalescing the wake-ups of the workers it feeds.
+  void run_io(boost::asio::io_context& io);
   void do_accept();
   void do_sample();
   void wait_signal();
@@ -82,7 +87,12 @@ class server {
   mutable std::mutex sessions_mutex_;  // connect, disconnect, drain and scrape only
   std::unordered_map<const session*, std::weak_ptr<session>> sessions_;
 
-  boost::asio::io_context ioc_;
+  // One per IO thread; io_[0] also runs the acceptor, the signals and the timers below.
+  std::vector<std::unique_ptr<boost::asio::io_context>> io_;
+  std::size_t next_io_ = 0;  // where the next connection goes (acceptor handler only)
+  // Keep io_[1..] running while they have no connection, until the drain completes.
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+      keep_running_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_retry_;
   boost::asio::steady_timer sampler_;
@@ -91,7 +101,7 @@ class server {
   bool signals_armed_ = false;
   std::atomic<bool> draining_{false};
   std::atomic<bool> drain_expired_{false};
-  std::atomic<bool> io_running_{false};  // remove_session() may post to ioc_ only while true
+  std::atomic<bool> io_running_{false};  // remove_session() may post to io_[0] only while true
 };
 
 }  // namespace server

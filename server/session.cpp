@@ -1,29 +1,25 @@
 #include "server/session.hpp"
 
-#include <sys/socket.h>
-
-#include <cerrno>
+#include <algorithm>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 
+#include "server/response_writer.hpp"
 #include "server/server.hpp"
 
 namespace server {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
 namespace net = boost::asio;
+using error_code = boost::system::error_code;
+using pool::clock;
 
 namespace {
 
-bool is_http_parse_error(const beast::error_code& ec) {
-  return &ec.category() == &http::make_error_code(http::error::bad_target).category();
-}
-
-std::string_view to_std(beast::string_view s) {
+std::string_view to_std(boost::beast::string_view s) {
   return {s.data(), s.size()};
 }
 
@@ -33,109 +29,129 @@ constexpr std::chrono::microseconds max_retry{10'000};
 
 }  // namespace
 
-session::session(net::ip::tcp::socket&& socket, server& owner)
-    : stream_(std::move(socket)), timer_(stream_.get_executor()), server_(owner) {}
+session::session(tcp_socket&& socket, server& owner)
+    : socket_(std::move(socket)), timer_(socket_.get_executor()), server_(owner) {}
 
 session::~session() {
   server_.remove_session(this);
 }
 
 void session::start() {
-  // Hop onto the strand: every handler of this connection runs there.
-  net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+  // Onto the connection's own io_context (the listener may run on another).
+  net::dispatch(socket_.get_executor(), [self = shared_from_this()] {
     switch (self->server_.add_session(self)) {
       case admission::admitted:
-        return self->do_read();
+        return self->next_request();
       case admission::draining:
-        return self->do_close();
+        return self->close_gracefully();
       case admission::full:
         self->keep_alive_ = false;
-        self->started_ = pool::clock::now();
+        self->started_ = clock::now();
         return self->answer(error_reply(503, "too many connections; retry later"));
     }
   });
 }
 
 void session::stop_if_idle() {
-  net::post(stream_.get_executor(), [self = shared_from_this()] {
-    if (self->phase_ != phase::idle) return;
-    // Cancel the idle read; its handler then starts the linger read (see on_first_bytes).
-    self->begin_close();
-    self->stream_.cancel();
+  net::post(socket_.get_executor(), [self = shared_from_this()] {
+    // The read waiting for the next request becomes the lingering read.
+    if (self->phase_ == phase::idle) self->close_gracefully();
   });
 }
 
 void session::cancel_for_shutdown() {
-  net::post(stream_.get_executor(), [self = shared_from_this()] {
+  net::post(socket_.get_executor(), [self = shared_from_this()] {
     if (self->phase_ != phase::running && self->phase_ != phase::queued) return;
     if (self->token_) self->token_->cancel(pool::stop_reason::shutdown);
     self->pending_ = pool::job{};
-    self->stop_watching();
     self->keep_alive_ = false;
     self->answer(cancelled_reply(self->call_, pool::stop_reason::shutdown));
   });
 }
 
-void session::do_read() {
-  if (server_.draining()) return do_close();
-  parser_.emplace();  // a parser reads one message: a fresh one per request
-  parser_->header_limit(header_limit);
-  parser_->body_limit(body_limit);
-  if (buffer_.size() > 0) return read_request();  // a pipelined request is already here
-  // Idle keep-alive: wait for the first byte under the idle timeout.
+void session::next_request() {
+  if (server_.draining()) return close_gracefully();
   phase_ = phase::idle;
-  stream_.expires_after(server_.settings().idle_timeout);
-  stream_.async_read_some(buffer_.prepare(4096),
-                          beast::bind_front_handler(&session::on_first_bytes, shared_from_this()));
+  if (buffer_.size() > 0) return parse();  // a pipelined request is already here
+  if (peer_done_) return close_now();
+  wake_at(clock::now() + server_.settings().idle_timeout);
+  read_more();
 }
 
-void session::on_first_bytes(beast::error_code ec, std::size_t bytes) {
-  if (phase_ == phase::closing) {  // drained while idle (stop_if_idle cancelled this read)
-    if (!ec || ec == net::error::operation_aborted) linger();
-    return;
+void session::read_more() {
+  if (reading_ || peer_done_ || phase_ == phase::closed) return;
+  const std::size_t room = buffer_.max_size() - buffer_.size();
+  if (room == 0) return;  // full of pipelined bytes: read again once they are served
+  reading_ = true;
+  socket_.async_read_some(
+      net::buffer(chunk_.data(), std::min(room, chunk_.size())),
+      [self = shared_from_this()](error_code ec, std::size_t bytes) { self->on_read(ec, bytes); });
+}
+
+void session::on_read(error_code ec, std::size_t bytes) {
+  reading_ = false;
+  if (phase_ == phase::closed) return;
+  if (phase_ == phase::closing) {  // lingering: discard until EOF, an error or the timeout
+    if (ec) return close_now();
+    return read_more();
   }
-  if (ec) return do_close();  // EOF or idle timeout: nothing was asked
-  buffer_.commit(bytes);
-  read_request();
-}
-
-void session::read_request() {
-  // The whole request (headers and body) must arrive within HEADER_TIMEOUT_MS of its first
-  // byte: a client sending a byte a second is dropped.
-  phase_ = phase::reading;
-  stream_.expires_after(server_.settings().header_timeout);
-  http::async_read(stream_, buffer_, *parser_,
-                   beast::bind_front_handler(&session::on_read, shared_from_this()));
-}
-
-void session::on_read(beast::error_code ec, std::size_t) {
-  started_ = pool::clock::now();
-  if (ec) spdlog::debug("read: {}", ec.message());
-  if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
-      ec == beast::error::timeout)
-    return do_close();
-  if (ec == http::error::body_limit || ec == http::error::header_limit ||
-      ec == http::error::buffer_overflow || is_http_parse_error(ec)) {
-    // The stream cannot be resynchronised after a bad message: answer, then close.
-    keep_alive_ = false;
-    version_ = 11;
-    head_ = false;
-    if (ec == http::error::body_limit)
-      return answer(
-          error_reply(413, "request body larger than " + std::to_string(body_limit) + " bytes"));
-    if (ec == http::error::header_limit || ec == http::error::buffer_overflow)
-      return answer(error_reply(
-          431, "request headers larger than " + std::to_string(header_limit) + " bytes"));
-    return answer(error_reply(400, "malformed HTTP request: " + ec.message()));
+  if (ec) {
+    peer_done_ = true;
+    if (ec != net::error::eof) spdlog::debug("read: {}", ec.message());
+    switch (phase_) {
+      case phase::reading:  // part of a request, then EOF: malformed, and answered so
+        if (ec == net::error::eof && reader_.at_eof() == request_reader::state::failed)
+          return reject_malformed();
+        return close_now();
+      case phase::queued:
+      case phase::running:
+        return client_gone();
+      case phase::writing:
+        return;  // the answer still goes out, then the connection closes
+      default:
+        return close_now();  // idle: nothing was asked
+    }
   }
-  if (ec) return do_close();
-  handle(parser_->release());
+  // Fits: the read asked for at most the room there was, and room only grows meanwhile.
+  buffer_.commit(net::buffer_copy(buffer_.prepare(bytes), net::buffer(chunk_.data(), bytes)));
+  if (phase_ == phase::idle || phase_ == phase::reading) return parse();
+  read_more();  // pipelined bytes, served after this answer; reading on watches for EOF
 }
 
-void session::handle(http::request<http::string_body>&& req) {
+void session::parse() {
+  if (phase_ == phase::idle) {
+    phase_ = phase::reading;
+    first_byte_ = {};
+  }
+  switch (reader_.feed(buffer_)) {
+    case request_reader::state::complete:
+      return handle(reader_.take());
+    case request_reader::state::failed:
+      return reject_malformed();
+    case request_reader::state::need_more:
+      // The whole request (headers and body) must arrive within HEADER_TIMEOUT_MS of its
+      // first byte: a client sending a byte a second is dropped. (A request that comes in
+      // one read never gets here, and never touches the timer.)
+      if (first_byte_ == clock::time_point{}) first_byte_ = clock::now();
+      wake_at(first_byte_ + server_.settings().header_timeout);
+      return read_more();
+  }
+}
+
+void session::reject_malformed() {
+  // The stream cannot be resynchronised after a bad message: answer, then close.
+  started_ = clock::now();
+  keep_alive_ = false;
+  version_ = 11;
+  head_ = false;
+  answer(error_reply(reader_.error_status(), reader_.error_message()));
+}
+
+void session::handle(request&& req) {
+  started_ = clock::now();
   keep_alive_ = req.keep_alive() && !server_.draining();
   version_ = req.version();
-  head_ = req.method() == http::verb::head;
+  head_ = req.method() == boost::beast::http::verb::head;
   auto routed =
       route({to_std(req.method_string()), to_std(req.target()), req.body()}, server_.router());
   if (auto* call = std::get_if<job_call>(&routed)) return submit(std::move(*call));
@@ -161,13 +177,14 @@ void session::submit(job_call&& call) {
   pending_ = pool::job{};
   pending_.work = [fn = call_.fn, n = call_.n](const pool::cancel_token& t) { return (*fn)(n, t); };
   pending_.token = token_;
-  // The work guard keeps run() going until the answer is posted back, even when this
-  // connection has no socket operation outstanding while the job runs.
-  pending_.done = [self = shared_from_this(), ex = stream_.get_executor(), generation,
-                   guard = net::make_work_guard(stream_.get_executor())](pool::job_result&& r) {
-    net::post(ex, [self, generation, r = std::move(r)]() mutable {
-      self->on_job_done(generation, std::move(r));
-    });
+  // The work guard keeps this io_context running until the answer is posted back.
+  pending_.done = [self = shared_from_this(), generation,
+                   guard =
+                       net::make_work_guard(socket_.get_executor())](pool::job_result&& r) mutable {
+    net::post(guard.get_executor(),
+              [self = std::move(self), generation, r = std::move(r)]() mutable {
+                self->on_job_done(generation, std::move(r));
+              });
   };
   room_deadline_ = std::min(started_ + cfg.queue_timeout, token_->deadline());
   retry_delay_ = first_retry;
@@ -182,23 +199,16 @@ void session::dispatch_job() {
       phase_ = phase::running;
       spdlog::debug("{}({}) -> worker {}{}", call_.kind, call_.n, outcome.backend,
                     outcome.redispatched ? " (redispatched)" : "");
-      timer_.expires_at(token_->deadline());
-      timer_.async_wait(
-          beast::bind_front_handler(&session::on_deadline, shared_from_this(), generation_));
-      return watch_for_disconnect();
+      wake_at(token_->deadline());
+      return read_more();  // a client that leaves now cancels its job
     case pool::submit_status::full:
       if (server_.settings().backpressure == config::backpressure_policy::wait &&
-          pool::clock::now() + retry_delay_ < room_deadline_) {
-        // Like HAProxy's `timeout queue`: wait for room on a timer, never blocking a thread.
+          clock::now() + retry_delay_ < room_deadline_) {
+        // Like HAProxy's `timeout queue`: wait for room on the timer, never blocking a thread.
         phase_ = phase::queued;
-        timer_.expires_after(retry_delay_);
+        wake_at(clock::now() + retry_delay_);
         retry_delay_ = std::min(retry_delay_ * 2, max_retry);
-        timer_.async_wait(
-            [self = shared_from_this(), generation = generation_](beast::error_code ec) {
-              if (ec || self->phase_ != phase::queued || self->generation_ != generation) return;
-              self->dispatch_job();
-            });
-        return;
+        return read_more();
       }
       {
         pending_ = pool::job{};
@@ -218,103 +228,93 @@ void session::dispatch_job() {
 
 void session::on_job_done(std::uint64_t generation, pool::job_result&& r) {
   if (generation != generation_ || phase_ != phase::running) return;  // answered already
-  timer_.cancel();
-  stop_watching();
-  if (r.status == pool::job_status::cancelled && r.stop == pool::stop_reason::client_gone)
-    return do_close();  // nobody to answer
   answer(job_reply(call_, r));
 }
 
-void session::on_deadline(std::uint64_t generation, beast::error_code ec) {
-  if (ec || generation != generation_ || phase_ != phase::running) return;
-  // Answer now, near the deadline, even if the job is still queued behind a long one; the
-  // worker drops it (or stops it between chunks) and its late result is ignored.
-  token_->cancel(pool::stop_reason::deadline);
-  stop_watching();
-  answer(cancelled_reply(call_, pool::stop_reason::deadline));
-}
-
-void session::watch_for_disconnect() {
-  // While the job runs nothing is read; a readable socket then means either a pipelined
-  // request (leave it for later) or the client's EOF/reset (cancel the job).
-  stream_.socket().async_wait(
-      net::ip::tcp::socket::wait_read,
-      [self = shared_from_this(), generation = generation_](beast::error_code ec) {
-        if (ec || generation != self->generation_ || self->phase_ != phase::running) return;
-        char c;
-        const auto n =
-            ::recv(self->stream_.socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n > 0) return;  // pipelined bytes: served after this answer
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-          return self->watch_for_disconnect();
-        spdlog::debug("client left while its job was in progress: cancelling");
-        self->token_->cancel(pool::stop_reason::client_gone);
-        self->timer_.cancel();
-        self->do_close();
-      });
-}
-
-void session::stop_watching() {
-  beast::error_code ec;
-  stream_.socket().cancel(ec);  // only the disconnect watch is pending on the socket now
+void session::client_gone() {
+  spdlog::debug("client left while its job was in progress: cancelling");
+  if (token_) token_->cancel(pool::stop_reason::client_gone);
+  close_now();
 }
 
 void session::answer(reply&& r) {
   phase_ = phase::writing;
-  res_ = {};
-  res_.result(r.status);
-  res_.version(version_);
-  res_.set(http::field::server, "poolserver");
-  res_.set(http::field::content_type,
-           beast::string_view(r.content_type.data(), r.content_type.size()));
-  for (auto& [name, value] : r.headers)
-    res_.set(beast::string_view(name.data(), name.size()), value);
-  res_.keep_alive(keep_alive_ && !server_.draining());
-  res_.body() = std::move(r.body);
-  res_.prepare_payload();
-  if (head_) {  // the headers of the GET answer, Content-Length included, and no body
-    const auto length = res_.body().size();
-    res_.body().clear();
-    res_.content_length(length);
-  }
+  keep_open_ = keep_alive_ && !server_.draining() && !peer_done_;
+  write_response(out_, r, {version_, keep_open_, head_});
   // Counted as the response is handed to the socket, so a client that has read it sees it
   // in the next scrape.
-  server_.stats().record(r.status, pool::clock::now() - started_);
-  stream_.expires_after(write_timeout);
-  http::async_write(stream_, res_,
-                    beast::bind_front_handler(&session::on_write, shared_from_this()));
+  const auto now = clock::now();
+  server_.stats().record(r.status, now - started_);
+  wake_at(now + write_timeout);
+  net::async_write(
+      socket_, net::buffer(out_),
+      [self = shared_from_this()](error_code ec, std::size_t bytes) { self->on_write(ec, bytes); });
 }
 
-void session::on_write(beast::error_code ec, std::size_t) {
+void session::on_write(error_code ec, std::size_t) {
+  if (phase_ == phase::closed) return;
   if (ec) {
     spdlog::debug("write: {}", ec.message());
-    return do_close();
+    return close_now();
   }
-  if (!res_.keep_alive()) return do_close();
-  do_read();
+  if (!keep_open_) return close_gracefully();
+  next_request();
 }
 
-void session::do_close() {
-  if (phase_ == phase::closing) return;
-  if (begin_close()) linger();
-}
-
-bool session::begin_close() {
+void session::close_gracefully() {
+  if (phase_ == phase::closing || phase_ == phase::closed) return;
+  if (peer_done_) return close_now();  // the client closed already: nothing to linger for
   phase_ = phase::closing;
-  timer_.cancel();
   pending_ = pool::job{};
-  beast::error_code ec;
-  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);  // a clean FIN
-  stream_.expires_after(linger_timeout);
-  return !ec;
+  error_code ec;
+  socket_.shutdown(tcp_socket::shutdown_send, ec);  // a clean FIN
+  if (ec) return close_now();
+  wake_at(clock::now() + linger_timeout);
+  buffer_.clear();  // unanswered pipelined requests are dropped with the connection
+  read_more();      // discard until EOF (the read may be outstanding already)
 }
 
-void session::linger() {
-  buffer_.clear();
-  stream_.async_read_some(buffer_.prepare(4096),
-                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                            if (!ec) self->linger();  // discard until EOF, error or timeout
-                          });
+void session::close_now() {
+  if (phase_ == phase::closed) return;
+  phase_ = phase::closed;
+  pending_ = pool::job{};
+  error_code ec;
+  socket_.close(ec);  // pending operations end with operation_aborted
+  timer_.cancel();
+}
+
+void session::wake_at(clock::time_point t) {
+  wake_ = t;
+  if (t >= armed_ || phase_ == phase::closed) return;  // the wait outstanding comes first
+  armed_ = t;
+  timer_.expires_at(t);  // a wait outstanding ends with operation_aborted
+  timer_.async_wait(
+      [self = shared_from_this(), arm = ++arm_](error_code ec) { self->on_timer(arm, ec); });
+}
+
+void session::on_timer(std::uint64_t arm, error_code ec) {
+  if (arm != arm_) return;  // superseded by a nearer deadline
+  armed_ = clock::time_point::max();
+  if (ec || phase_ == phase::closed) return;
+  if (clock::now() < wake_) return wake_at(wake_);  // the deadline moved out: sleep on
+  wake_ = clock::time_point::max();
+  on_deadline();
+}
+
+void session::on_deadline() {
+  switch (phase_) {
+    case phase::queued:
+      return dispatch_job();  // try again for room (503 once the queue timeout is near)
+    case phase::running:
+      // Answer now, near the deadline, even if the job still waits behind a long one; the
+      // worker drops it (or stops it between chunks) and its late result is ignored.
+      token_->cancel(pool::stop_reason::deadline);
+      return answer(cancelled_reply(call_, pool::stop_reason::deadline));
+    default:
+      // idle: the keep-alive timeout; reading: the header deadline (slowloris); writing:
+      // the client does not read; closing: the linger is over.
+      return close_now();
+  }
 }
 
 }  // namespace server

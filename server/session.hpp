@@ -1,43 +1,60 @@
 #pragma once
 // One HTTP/1.1 connection: reads a request, routes it, runs its job on the pool, writes the
-// answer, and reads the next (keep-alive, pipelining). Everything runs on the connection's
-// strand; the session keeps itself alive through shared_from_this() bound into each
-// pending operation. Each request gets exactly one answer: whichever comes first of the
-// job's result, its deadline, or shutdown, and later arrivals are ignored.
+// answer, and reads the next (keep-alive, pipelining). A session lives on one io_context,
+// run by one thread, so its handlers never run concurrently and it needs no strand. It keeps
+// itself alive through shared_from_this() bound into each pending operation.
+//
+// Each request gets exactly one answer: whichever comes first of the job's result, its
+// deadline, the client leaving, or shutdown; later arrivals are ignored (a generation
+// number tells them apart).
+//
+// Invariants: at most one read and one write are outstanding on the socket. While a job
+// runs, a read is outstanding, so a client that leaves is seen at once (and bytes it
+// pipelines wait in the buffer, bounded by request_reader::buffer_limit). One timer serves
+// every deadline (idle, header, job, write, linger), re-armed only when a deadline comes
+// nearer: when it moves further out the timer fires early, sees that, and sleeps again.
 
 #include <utility>  // before Asio: see ARCHITECTURE.md, known pitfalls
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <optional>
+#include <string>
 
+#include <boost/asio/basic_stream_socket.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 
 #include "pool/job.hpp"
+#include "server/request_reader.hpp"
 #include "server/router.hpp"
 
 namespace server {
 
 class server;
 
+/// The executor of a connection: its io_context's, with no strand or type erasure.
+using io_executor = boost::asio::io_context::executor_type;
+using tcp_socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, io_executor>;
+using steady_timer =
+    boost::asio::basic_waitable_timer<pool::clock, boost::asio::wait_traits<pool::clock>,
+                                      io_executor>;
+
 class session : public std::enable_shared_from_this<session> {
  public:
-  /// Limits of one request, next to what they limit; the timeouts are settings.
-  static constexpr std::uint32_t header_limit = 8 * 1024;  ///< beyond: 431
-  static constexpr std::uint64_t body_limit = 64 * 1024;   ///< beyond: 413
-  /// Bytes buffered per connection, pipelined requests included: at most one request of
-  /// each limit (so a client cannot queue unbounded work on one connection).
-  static constexpr std::size_t buffer_limit = header_limit + body_limit;
+  /// Limits of writing and closing; the other timeouts are settings.
   static constexpr std::chrono::seconds write_timeout{30};
   /// After our FIN, how long to keep reading (and discarding) so that data still in flight
   /// from the client does not turn the close into a reset that loses our last answer.
   static constexpr std::chrono::seconds linger_timeout{2};
+  /// Bytes asked of one read. Reads land here and are then appended to the request
+  /// buffer: a read may be outstanding while the buffer is consumed, which would move it.
+  static constexpr std::size_t read_chunk = 2048;
 
-  session(boost::asio::ip::tcp::socket&& socket, server& owner);
+  session(tcp_socket&& socket, server& owner);
   ~session();
 
   /// Registers with the server and starts reading; answers 503 and closes when the server
@@ -57,42 +74,58 @@ class session : public std::enable_shared_from_this<session> {
     running,  // the job is in a mailbox or running
     writing,  // the answer is being written
     closing,  // lingering after our FIN
+    closed,   // the socket is closed; pending handlers just return
   };
 
-  void do_read();
-  void on_first_bytes(boost::beast::error_code ec, std::size_t bytes);
-  void read_request();
-  void on_read(boost::beast::error_code ec, std::size_t bytes);
-  void handle(boost::beast::http::request<boost::beast::http::string_body>&& req);
+  void next_request();
+  void read_more();
+  void on_read(boost::system::error_code ec, std::size_t bytes);
+  void parse();
+  void handle(request&& req);
+  /// A malformed or oversized request: answered, then the connection closes.
+  void reject_malformed();
   void submit(job_call&& call);
   void dispatch_job();
   void on_job_done(std::uint64_t generation, pool::job_result&& r);
-  void on_deadline(std::uint64_t generation, boost::beast::error_code ec);
-  void watch_for_disconnect();
+  void client_gone();
   void answer(reply&& r);
-  void on_write(boost::beast::error_code ec, std::size_t bytes);
-  void stop_watching();
-  /// Closes after the answer: FIN, then linger (no read may be in flight).
-  void do_close();
-  /// FIN and the linger deadline; false if the socket is already gone.
-  bool begin_close();
-  void linger();
+  void on_write(boost::system::error_code ec, std::size_t bytes);
+  /// After the answer: FIN, then linger until the client's EOF or the linger timeout.
+  void close_gracefully();
+  /// Closes the socket now; every pending operation ends with operation_aborted.
+  void close_now();
+  /// Sets the one deadline of the current phase; on_deadline() runs when it passes.
+  void wake_at(pool::clock::time_point t);
+  void on_timer(std::uint64_t arm, boost::system::error_code ec);
+  void on_deadline();
 
-  boost::beast::tcp_stream stream_;
-  boost::beast::flat_buffer buffer_{buffer_limit};
-  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
-  boost::beast::http::response<boost::beast::http::string_body> res_;  // alive until written
-  boost::asio::steady_timer timer_;  // the job's deadline, or the next try for room
+  tcp_socket socket_;
+  steady_timer timer_;
   server& server_;
+  boost::beast::flat_buffer buffer_{request_reader::buffer_limit};
+  std::array<char, read_chunk> chunk_;  // what the outstanding read writes into
+  request_reader reader_;
+  std::string out_;  // the response being written; its capacity is reused
 
   phase phase_ = phase::idle;
+  bool reading_ = false;     // a read is outstanding
+  bool peer_done_ = false;   // the client closed its side (or the socket failed)
   bool keep_alive_ = false;  // of the request being answered
+  bool keep_open_ = false;   // after the response being written
   bool head_ = false;        // the request is HEAD: answer without a body
   unsigned version_ = 11;
-  pool::clock::time_point started_{};  // when the request being answered was read
-  std::uint64_t generation_ = 0;       // of the job in progress; stale results are ignored
-  job_call call_;                      // the job being run for this request
-  pool::job pending_;                  // a job waiting for room (BACKPRESSURE=wait)
+
+  // The one timer: wake_ is when on_deadline() must run; armed_ when the outstanding wait
+  // (number arm_) expires, max when none is outstanding.
+  pool::clock::time_point wake_ = pool::clock::time_point::max();
+  pool::clock::time_point armed_ = pool::clock::time_point::max();
+  std::uint64_t arm_ = 0;
+
+  pool::clock::time_point first_byte_{};  // of the request being read
+  pool::clock::time_point started_{};     // when the request being answered was read
+  std::uint64_t generation_ = 0;          // of the job in progress; stale results are ignored
+  job_call call_;                         // the job being run for this request
+  pool::job pending_;                     // a job waiting for room (BACKPRESSURE=wait)
   std::shared_ptr<pool::cancel_token> token_;
   pool::clock::time_point room_deadline_{};  // when waiting for room turns into a 503
   std::chrono::microseconds retry_delay_{};

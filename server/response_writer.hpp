@@ -1,0 +1,21 @@
+#pragma once
+// Serialises a reply as HTTP/1.x bytes, in one contiguous buffer: one write per response.
+
+#include <string>
+
+#include "server/router.hpp"
+
+namespace server {
+
+/// What a response says besides the reply itself.
+struct response_framing {
+  unsigned version = 11;   ///< of the request: 10 or 11
+  bool keep_alive = true;  ///< the connection stays open after this response
+  bool head = false;       ///< the request was HEAD: headers only (Content-Length included)
+};
+
+/// Replaces `out` with the response: status line, Server, Content-Type, Content-Length, the
+/// reply's own headers, Connection where the version's default differs, then the body.
+void write_response(std::string& out, const reply& r, const response_framing& f);
+
+}  // namespace server
