@@ -513,6 +513,7 @@ set style fill solid 0.8 border -1
 set ylabel "latency (ms, log scale)"
 set logscale y
 set key top left
+set bmargin 4
 set xtics font ",8"
 plot "{dat}" using 2:xtic(1) title "p50", "" using 3 title "p99", "" using 4 title "p99.9"
 """)
