@@ -124,6 +124,18 @@ void run(benchmark::State& state, F&& f) {
 
 const std::vector<std::int64_t> sizes = {1'000'000, 100'000'000};
 
+// |square_sum(n) - exact| / exact, the exact value from the Euler-Maclaurin expansion in
+// long double: sum_{i<n} sqrt(i) = 2/3 n^1.5 - 1/2 n^0.5 + zeta(-1/2) + 1/24 n^-0.5 +
+// O(n^-2.5), whose remainder is far below double precision for n >= 10^6.
+double relative_error(std::uint64_t n) {
+  const long double zeta_minus_half = -0.2078862249773545660173067253970493022262L;
+  const long double x = static_cast<long double>(n);
+  const long double exact =
+      2.0L / 3.0L * x * sqrtl(x) - 0.5L * sqrtl(x) + zeta_minus_half + 1.0L / (24.0L * sqrtl(x));
+  return static_cast<double>(fabsl(static_cast<long double>(workers::square_sum(n)) - exact) /
+                             exact);
+}
+
 std::string name(const std::string& what, std::int64_t n) {
   return what + "/" + std::to_string(n);
 }
@@ -140,6 +152,8 @@ int main(int argc, char** argv) {
                                                        run(s, [](std::uint64_t m) {
                                                          return workers::square_sum(m);
                                                        });
+                                                       s.counters["rel_error"] = relative_error(
+                                                           static_cast<std::uint64_t>(s.range(0)));
                                                      }))
         ->Arg(n)
         ->Unit(benchmark::kMicrosecond);
