@@ -2,7 +2,8 @@
 // Coalesced wake-ups. A thread that submits jobs in bursts (an IO thread working through a
 // batch of ready sockets) can wake each sleeping worker once per burst instead of once per
 // job. A futex wake is a system call, and in a VM often an inter-processor interrupt: at
-// 140k trivial requests/s it took 9% of the IO thread's time (perf, docs/benchmarks.md).
+// 140k requests/s of GET /0 (wrk -t1 -c50) it took 9% of the IO thread's time
+// (perf record -e cpu-clock -g -p <server pid>).
 
 #include <functional>
 #include <vector>

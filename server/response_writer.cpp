@@ -1,33 +1,21 @@
 #include "server/response_writer.hpp"
 
-#include <charconv>
-
 #include <boost/beast/http/status.hpp>
 
 namespace server {
-
-namespace {
-
-void append_number(std::string& out, std::size_t v) {
-  char digits[24];
-  const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
-  out.append(digits, end);
-}
-
-}  // namespace
 
 void write_response(std::string& out, const reply& r, const response_framing& f) {
   namespace http = boost::beast::http;
   const auto reason = http::obsolete_reason(static_cast<http::status>(r.status));
   out.clear();
   out += f.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-  append_number(out, r.status);
+  append_uint(out, r.status);
   out += ' ';
   out.append(reason.data(), reason.size());
   out += "\r\nServer: poolserver\r\nContent-Type: ";
   out += r.content_type;
   out += "\r\nContent-Length: ";
-  append_number(out, r.body.size());
+  append_uint(out, r.body.size());
   out += "\r\n";
   for (const auto& [name, value] : r.headers) {
     out += name;

@@ -19,12 +19,12 @@ std::string dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-void append_json_uint(std::string& out, std::uint64_t v) {
+}  // namespace
+
+void append_uint(std::string& out, std::uint64_t v) {
   char digits[24];
   out.append(digits, std::to_chars(digits, digits + sizeof digits, v).ptr);
 }
-
-}  // namespace
 
 void append_json_double(std::string& out, double v) {
   if (!std::isfinite(v)) {  // JSON has no infinities or NaN; nlohmann-json writes null too
@@ -232,9 +232,9 @@ reply job_reply(const job_call& call, const pool::job_result& r) {
   out.body += R"({"sum":)";
   append_json_double(out.body, r.value);
   out.body += R"(,"value":)";
-  append_json_uint(out.body, call.n);
+  append_uint(out.body, call.n);
   out.body += R"(,"worker":)";
-  append_json_uint(out.body, r.backend);
+  append_uint(out.body, r.backend);
   out.body += '}';
   return out;
 }

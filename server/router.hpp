@@ -66,6 +66,8 @@ reply cancelled_reply(const job_call& call, pool::stop_reason why);
 /// A plain JSON error: {"error": message, "status": status}.
 reply error_reply(unsigned status, std::string_view message);
 
+/// Appends `v` in decimal (a JSON number, a status code, a Content-Length).
+void append_uint(std::string& out, std::uint64_t v);
 /// Appends `v` as a JSON number with the shortest digits that read back as exactly `v`;
 /// integral values get ".0", non-finite ones are null.
 void append_json_double(std::string& out, double v);
