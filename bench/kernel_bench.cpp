@@ -20,6 +20,7 @@
 #include "bench/ratio_reporter.hpp"
 #include "pool/cancel.hpp"
 #include "workers/square_sum.hpp"
+#include "workers/square_sum_exact.hpp"
 
 namespace {
 
@@ -124,18 +125,6 @@ void run(benchmark::State& state, F&& f) {
 
 const std::vector<std::int64_t> sizes = {1'000'000, 100'000'000};
 
-// |square_sum(n) - exact| / exact, the exact value from the Euler-Maclaurin expansion in
-// long double: sum_{i<n} sqrt(i) = 2/3 n^1.5 - 1/2 n^0.5 + zeta(-1/2) + 1/24 n^-0.5 +
-// O(n^-2.5), whose remainder is far below double precision for n >= 10^6.
-double relative_error(std::uint64_t n) {
-  const long double zeta_minus_half = -0.2078862249773545660173067253970493022262L;
-  const long double x = static_cast<long double>(n);
-  const long double exact =
-      2.0L / 3.0L * x * sqrtl(x) - 0.5L * sqrtl(x) + zeta_minus_half + 1.0L / (24.0L * sqrtl(x));
-  return static_cast<double>(fabsl(static_cast<long double>(workers::square_sum(n)) - exact) /
-                             exact);
-}
-
 std::string name(const std::string& what, std::int64_t n) {
   return what + "/" + std::to_string(n);
 }
@@ -147,14 +136,14 @@ int main(int argc, char** argv) {
   const std::string active(workers::isa_name(workers::active_isa()));
   for (const auto n : sizes) {
     // What the server runs: the dispatched kernel, with and without the cancel token.
-    bench::with_min_max(benchmark::RegisterBenchmark("square_sum",
-                                                     [](benchmark::State& s) {
-                                                       run(s, [](std::uint64_t m) {
-                                                         return workers::square_sum(m);
-                                                       });
-                                                       s.counters["rel_error"] = relative_error(
-                                                           static_cast<std::uint64_t>(s.range(0)));
-                                                     }))
+    bench::with_min_max(benchmark::RegisterBenchmark(
+                            "square_sum",
+                            [](benchmark::State& s) {
+                              run(s, [](std::uint64_t m) { return workers::square_sum(m); });
+                              const auto n = static_cast<std::uint64_t>(s.range(0));
+                              s.counters["rel_error"] = workers::relative_error(
+                                  workers::square_sum(n), workers::square_sum_expansion(n));
+                            }))
         ->Arg(n)
         ->Unit(benchmark::kMicrosecond);
     bench::with_min_max(benchmark::RegisterBenchmark(
