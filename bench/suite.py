@@ -265,12 +265,7 @@ class Suite:
         extra = ["--benchmark_filter=-square_sum_jobs", "--benchmark_min_time=0.05"] if self.quick \
             else ["--benchmark_filter=-square_sum_jobs"]
         _, table, data = google_benchmark(KERNEL_BENCH, self.runs, extra)
-        ratios = {}
-        for row in table.splitlines():
-            cells = [c.strip() for c in row.strip("|").split("|")]
-            if len(cells) == 6 and cells[5] and re.fullmatch(r"[\d.]+", cells[4]):
-                ratios[cells[0]] = float(cells[4])
-        self.headline["kernel"] = ratios
+        self.headline["kernel"] = {subject: ratio for subject, _, ratio in goal_ratios(table)}
         errors = {}
         for b in data["benchmarks"]:
             m = re.fullmatch(r"square_sum/(\d+)", b.get("run_name", ""))
@@ -314,14 +309,9 @@ do no compensated summation and are not held to it).
             if b["name"].startswith("wakeup/") and b.get("aggregate_name", "median") == "median":
                 wake[b["name"].split("/")[1]] = (b["p50_us"], b["p99_us"])
         wake_rows = "\n".join(f"| {q} | {p50:.1f} | {p99:.1f} |" for q, (p50, p99) in wake.items())
-        goals = []
-        for row in table.splitlines():
-            cells = [c.strip() for c in row.strip("|").split("|")]
-            if len(cells) == 6 and cells[5] and re.fullmatch(r"[\d.]+", cells[4]):
-                shape = cells[0].split("/")[2]
-                other = cells[2].split("/")[1]
-                goals.append((f"mailbox {shape} vs {other}", float(cells[4]), cells[5]))
-        self.headline["mailbox"] = goals
+        self.headline["mailbox"] = [
+            (f"mailbox {subject.split('/')[2]} vs {baseline.split('/')[1]}", ratio)
+            for subject, baseline, ratio in goal_ratios(table)]
         self.section("4. Mailbox against other queues", f"""
 Command: `{MAILBOX_BENCH.relative_to(ROOT)} --benchmark_repetitions={self.runs}`.
 Throughput moves 262,144 items from P producers to C consumers through a queue bounded at
@@ -565,7 +555,7 @@ plot "{dat}" using 1:2 with linespoints lw 2 title "poolserver THREADS=2", \\
                      h["memory"][0], "<", 16, "{:.1f}"),
         ]
         rows += [goal_row(f"{name}: time ratio", ratio, "<=", 1.00, "{:.3f}")
-                 for name, ratio, _ in h.get("mailbox", [])]
+                 for name, ratio in h.get("mailbox", [])]
         summary = "\n".join(rows)
         text = f"""# Benchmarks
 
@@ -588,6 +578,14 @@ numbers measured in the same run.
         target = self.out / "benchmarks.md"
         target.write_text(text)
         log(f"wrote {target}")
+
+
+def goal_ratios(table):
+    """(subject, baseline, ratio) of each row with a goal in a ratio_reporter table."""
+    for row in table.splitlines():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        if len(cells) == 6 and cells[5] and re.fullmatch(r"[\d.]+", cells[4]):
+            yield cells[0], cells[2], float(cells[4])
 
 
 def goal_row(what, value, op, bound, fmt="{:.2f}"):
