@@ -57,6 +57,14 @@ std::chrono::milliseconds ms_setting(std::string_view name, const std::string& v
 
 constexpr std::int64_t max_ms = 86'400'000;  // a day
 
+// An IPv4 or IPv6 address to listen on.
+std::string address_setting(std::string_view name, const std::string& value) {
+  unsigned char buf[sizeof(in6_addr)];
+  if (inet_pton(AF_INET, value.c_str(), buf) != 1 && inet_pton(AF_INET6, value.c_str(), buf) != 1)
+    invalid(name, value, "an IPv4 or IPv6 address, such as 0.0.0.0, 127.0.0.1 or ::");
+  return value;
+}
+
 }  // namespace
 
 settings load(const env_lookup& env, unsigned cores) {
@@ -72,19 +80,16 @@ settings load(const env_lookup& env, unsigned cores) {
     s.port = static_cast<std::uint16_t>(
         int_setting("PORT", *v, 0, 65535, "an integer from 0 to 65535 (0 = any free port)"));
 
-  if (auto v = get("HOST")) {
-    unsigned char buf[sizeof(in6_addr)];
-    if (inet_pton(AF_INET, v->c_str(), buf) != 1 && inet_pton(AF_INET6, v->c_str(), buf) != 1)
-      invalid("HOST", *v, "an IPv4 or IPv6 address, such as 0.0.0.0, 127.0.0.1 or ::");
-    s.host = *v;
-  }
+  if (auto v = get("HOST")) s.host = address_setting("HOST", *v);
 
   s.threads = cores;
-  if (auto v = get("THREADS")) {
+  if (auto v = get("THREADS"); v && *v == "none") {
+    s.threads = 0;  // a pure dispatcher: every job goes to a remote actor
+  } else if (v) {
     const auto t = int_setting(
         "THREADS", *v, -max_threads, max_threads,
         fmt::format("an integer from {} to {} (0 = one per core, negative = cores minus that "
-                    "many, at least 1)",
+                    "many, at least 1), or none (no local workers: needs ACTOR_PORT)",
                     -max_threads, max_threads));
     if (t > 0)
       s.threads = static_cast<std::size_t>(t);
@@ -151,6 +156,20 @@ settings load(const env_lookup& env, unsigned cores) {
         "WORKER_NICE", *v, 0, 19, "an integer from 0 (same priority as IO threads) to 19"));
   if (auto v = get("DRAIN_TIMEOUT_MS"))
     s.drain_timeout = ms_setting("DRAIN_TIMEOUT_MS", *v, 0, max_ms);
+
+  if (auto v = get("ACTOR_PORT"))
+    s.actor_port = static_cast<std::uint16_t>(int_setting(
+        "ACTOR_PORT", *v, 0, 65535, "an integer from 0 to 65535 (0 = any free port)"));
+  if (auto v = get("ACTOR_HOST")) s.actor_host = address_setting("ACTOR_HOST", *v);
+  if (auto v = get("ACTOR_TIMEOUT_MS"))
+    s.actor_timeout = ms_setting("ACTOR_TIMEOUT_MS", *v, 10, max_ms);
+  if (auto v = get("ACTOR_MAX_IN_FLIGHT"))
+    s.actor_max_in_flight = static_cast<std::size_t>(int_setting(
+        "ACTOR_MAX_IN_FLIGHT", *v, 1, max_queue_capacity,
+        fmt::format("an integer from 1 to {}", max_queue_capacity)));
+  if (s.threads == 0 && !s.actor_port)
+    invalid("THREADS", "none",
+            "none only with ACTOR_PORT set (with no local workers, remote actors run every job)");
   return s;
 }
 
@@ -174,12 +193,17 @@ std::string describe(const settings& s) {
   return fmt::format(
       "PORT={} HOST={} THREADS={} STRATEGY={} IO_THREADS={} QUEUE_CAPACITY={} MAX_N={} "
       "LOG_LEVEL={} REQUEST_TIMEOUT_MS={} BACKPRESSURE={} QUEUE_TIMEOUT_MS={} MAX_CONNECTIONS={} "
-      "IDLE_TIMEOUT_MS={} HEADER_TIMEOUT_MS={} DRAIN_TIMEOUT_MS={} WORKER_NICE={}",
-      s.port, s.host, s.threads, pool::to_string(s.strategy), s.io_threads, s.queue_capacity,
+      "IDLE_TIMEOUT_MS={} HEADER_TIMEOUT_MS={} DRAIN_TIMEOUT_MS={} WORKER_NICE={}{}",
+      s.port, s.host, s.threads == 0 ? std::string("none") : std::to_string(s.threads), pool::to_string(s.strategy), s.io_threads, s.queue_capacity,
       s.max_n, log_level_name(s.log_level), s.request_timeout.count(),
       s.backpressure == backpressure_policy::wait ? "wait" : "reject", s.queue_timeout.count(),
       s.max_connections, s.idle_timeout.count(), s.header_timeout.count(), s.drain_timeout.count(),
-      s.worker_nice);
+      s.worker_nice,
+      s.actor_port ? fmt::format(" ACTOR_PORT={} ACTOR_HOST={} ACTOR_TIMEOUT_MS={} "
+                                 "ACTOR_MAX_IN_FLIGHT={}",
+                                 *s.actor_port, s.actor_host, s.actor_timeout.count(),
+                                 s.actor_max_in_flight)
+                   : std::string(" ACTOR_PORT=off"));
 }
 
 }  // namespace config

@@ -33,7 +33,7 @@ enum class backpressure_policy {
 struct settings {
   std::uint16_t port = 1337;     ///< PORT (0 = any free port)
   std::string host = "0.0.0.0";  ///< HOST, an IPv4 or IPv6 address
-  std::size_t threads = 1;       ///< THREADS resolved against the core count
+  std::size_t threads = 1;       ///< THREADS resolved against the core count (0: none)
   pool::strategy_kind strategy = pool::strategy_kind::roundrobin;  ///< STRATEGY
   std::size_t io_threads = 1;                                      ///< IO_THREADS
   std::size_t queue_capacity = 1024;    ///< QUEUE_CAPACITY per worker, a power of two
@@ -47,6 +47,13 @@ struct settings {
   std::chrono::milliseconds header_timeout{10'000};  ///< HEADER_TIMEOUT_MS: to receive a request
   std::chrono::milliseconds drain_timeout{10'000};   ///< DRAIN_TIMEOUT_MS: graceful stop limit
   int worker_nice = 10;  ///< WORKER_NICE: worker threads' niceness, so IO threads preempt them
+  /// ACTOR_PORT: where remote actors connect (unset: no actors; 0 = any free port).
+  std::optional<std::uint16_t> actor_port;
+  std::string actor_host = "127.0.0.1";  ///< ACTOR_HOST, an IPv4 or IPv6 address
+  /// ACTOR_TIMEOUT_MS: an actor with jobs in flight that sends nothing for this long is
+  /// removed and its jobs run elsewhere.
+  std::chrono::milliseconds actor_timeout{10'000};
+  std::size_t actor_max_in_flight = 64;  ///< ACTOR_MAX_IN_FLIGHT: jobs sent to one actor at once
 };
 
 /// Looks a variable up; nothing when unset.

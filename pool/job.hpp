@@ -2,9 +2,11 @@
 // The unit of work that travels through a mailbox, and what comes back from it.
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "pool/cancel.hpp"
 #include "pool/job_clock.hpp"
@@ -15,6 +17,7 @@ enum class job_status {
   completed,  ///< the job returned a value
   failed,     ///< the job threw
   cancelled,  ///< stopped (or never started) because its token said so; see `stop`
+  refused,    ///< its remote backend was lost and no other backend had room to run it again
 };
 
 /// What a finished job reports to whoever submitted it.
@@ -24,16 +27,20 @@ struct job_result {
   std::string error;                     ///< what went wrong when failed (the exception's message)
   stop_reason stop = stop_reason::none;  ///< why, when cancelled
   bool started = false;                  ///< false: dropped from the mailbox without running
-  std::size_t backend = 0;               ///< index of the backend that took it
+  std::size_t backend = 0;               ///< index of the local worker that ran it
+  std::int64_t actor_pid = 0;            ///< when a remote actor ran it: its process id
   clock::duration queue_wait{};          ///< accepted → taken out of the mailbox
   clock::duration run_time{};            ///< taken out → finished
 };
 
 /// A job: the computation, its completion and (optionally) its cancellation token.
 /// `done` is called exactly once, on the thread that ran the job, and must not block
-/// (post the result elsewhere instead).
+/// (post the result elsewhere instead). A local worker runs `work`; a remote actor is sent
+/// `method` and `arg` instead, so a job that may go remote names both.
 struct job {
   std::function<double(const cancel_token&)> work;
+  std::string_view method;  ///< a job kind's registry name (outlives the job)
+  std::uint64_t arg = 0;    ///< its argument n
   std::function<void(job_result&&)> done;
   std::shared_ptr<cancel_token> token;  ///< null: never cancelled, no deadline
   clock::time_point accepted{};         ///< set by the backend when the mailbox takes it

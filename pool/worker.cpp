@@ -129,6 +129,7 @@ void worker::finish(job& j, job_result&& r) {
       owner_add(completed_);
       break;
     case job_status::failed:
+    case job_status::refused:  // not produced by a local worker
       owner_add(failed_);
       break;
     case job_status::cancelled:

@@ -8,37 +8,45 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
+#include <span>
 #include <vector>
 
 #include "pool/backend.hpp"
 #include "pool/job.hpp"
 #include "pool/metrics.hpp"
+#include "pool/remote_backend.hpp"
 #include "pool/strategy.hpp"
 #include "pool/worker.hpp"
 
 namespace pool {
 
 struct pool_options {
-  std::size_t threads = 1;            ///< local workers, at least 1
+  std::size_t threads = 1;            ///< local workers (0: a pure dispatcher to remotes)
   std::size_t queue_capacity = 1024;  ///< per-worker mailbox, a power of two
   strategy_kind strategy = strategy_kind::roundrobin;
   int worker_nice = 0;  ///< niceness of worker threads (see worker)
+  /// Remote backends may join and leave (add_remote). Without them the set of backends is
+  /// fixed and try_submit() takes no lock.
+  bool remotes = false;
 };
 
 enum class submit_status {
   accepted,  ///< the chosen backend took the job; `done` will be called exactly once
   full,      ///< the chosen backend's mailbox was full; the job was not taken
   closed,    ///< the pool is shutting down; the job was not taken
+  empty,     ///< there is no backend at all (no local worker, no remote); not taken
 };
 
 struct submit_outcome {
   submit_status status;
-  std::size_t backend;        ///< the backend that took the job (or refused it)
+  std::size_t backend;        ///< the backend that took the job (or refused it), by index:
+                              ///< local workers first, then remote backends
   bool redispatched = false;  ///< the strategy's choice was full; another backend took it
 };
 
 /// Why a job was turned away, as counted in poolserver_rejections_total.
-enum class reject_reason { queue_full, shutting_down };
+enum class reject_reason { queue_full, shutting_down, no_backend };
 
 class worker_pool {
  public:
@@ -57,9 +65,21 @@ class worker_pool {
   /// submits any more (the server calls it after its IO threads have stopped).
   void shutdown();
 
+  /// Adds a backend that lives outside this process; the strategy sees it from the next
+  /// job on. Needs pool_options::remotes.
+  void add_remote(std::shared_ptr<remote_backend> r);
+  /// Removes it. Once this returns no try_submit() reaches it any more, so the caller may
+  /// take its in-flight jobs back and submit them again. Its counters stay in the totals.
+  void remove_remote(const remote_backend* r);
+  /// The remote backends now.
+  std::vector<std::shared_ptr<remote_backend>> remotes() const;
+
+  /// Local workers.
   std::size_t size() const noexcept { return workers_.size(); }
+  /// Local workers plus remote backends now.
+  std::size_t backend_count() const;
   const pool_options& options() const noexcept { return options_; }
-  /// Jobs accepted and not finished, over all backends.
+  /// Jobs accepted and not finished, over all backends (remote ones included).
   std::size_t in_flight() const;
   /// A snapshot of one worker's counters.
   worker_stats stats(std::size_t backend) const { return workers_.at(backend)->stats(); }
@@ -73,7 +93,8 @@ class worker_pool {
   /// that is at least `throughput_window` old. The server calls this on a timer.
   void sample_throughput(clock::time_point now);
   static constexpr std::chrono::seconds throughput_window{5};
-  /// Jobs finished per second over the last window: [0] the pool, [1 + k] backend k.
+  /// Jobs finished per second over the last window: [0] the pool (remote backends
+  /// included), [1 + k] local worker k.
   std::vector<double> throughput(clock::time_point now) const;
 
   /// Appends the pool's metric families in Prometheus text format.
@@ -82,16 +103,29 @@ class worker_pool {
  private:
   struct sample {
     clock::time_point at;
-    std::vector<std::uint64_t> finished;  // per backend
+    std::vector<std::uint64_t> finished;  // per local worker, then remote backends together
   };
+  submit_outcome offer(std::span<backend* const> backends, job& j);
+  std::vector<std::uint64_t> finished_counts() const;
+  /// Counters of the remote backends, live and removed, summed.
+  worker_stats remote_totals() const;
+  void write_remote_metrics(
+      prometheus_writer& w,
+      const std::vector<std::pair<std::shared_ptr<remote_backend>, worker_stats>>& remotes) const;
 
   pool_options options_;
   std::vector<std::unique_ptr<worker>> workers_;
-  std::vector<backend*> backends_;  // what the strategy chooses from
+  // What the strategy chooses from: the local workers, then the remote backends. Without
+  // options_.remotes it never changes after construction and is read without the lock.
+  mutable std::shared_mutex backends_mutex_;
+  std::vector<backend*> backends_;
+  std::vector<std::shared_ptr<remote_backend>> remotes_;
+  worker_stats removed_;  // counters of removed remote backends (under backends_mutex_)
   std::unique_ptr<strategy> strategy_;
   std::atomic<bool> closed_{false};
   alignas(cache_line) std::atomic<std::uint64_t> rejected_full_{0};
   std::atomic<std::uint64_t> rejected_closed_{0};
+  std::atomic<std::uint64_t> rejected_empty_{0};
   std::atomic<std::uint64_t> redispatched_{0};
 
   mutable std::mutex samples_mutex_;  // scrape and sampler only, never the job path

@@ -2,7 +2,11 @@
 
 #include <boost/beast/http/status.hpp>
 
+#include "workers/json_number.hpp"
+
 namespace server {
+
+using workers::append_uint;
 
 void write_response(std::string& out, const reply& r, const response_framing& f) {
   namespace http = boost::beast::http;

@@ -7,8 +7,12 @@
 #include <optional>
 
 #include "pool/strategy.hpp"
+#include "workers/json_number.hpp"
 
 namespace server {
+
+using workers::append_json_double;
+using workers::append_uint;
 
 namespace {
 
@@ -18,27 +22,6 @@ using json = nlohmann::json;
 std::string dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
-
-}  // namespace
-
-void append_uint(std::string& out, std::uint64_t v) {
-  char digits[24];
-  out.append(digits, std::to_chars(digits, digits + sizeof digits, v).ptr);
-}
-
-void append_json_double(std::string& out, double v) {
-  if (!std::isfinite(v)) {  // JSON has no infinities or NaN; nlohmann-json writes null too
-    out += "null";
-    return;
-  }
-  char digits[32];
-  const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;  // shortest round-trip
-  out.append(digits, end);
-  // An integral value keeps a fraction, so that it still reads back as a floating-point number.
-  if (std::find_if(digits, end, [](char c) { return c == '.' || c == 'e'; }) == end) out += ".0";
-}
-
-namespace {
 
 // Client text quoted in an error message, cut to a readable length.
 std::string echo(std::string_view s) {
@@ -122,7 +105,7 @@ query_n find_n(std::string_view query) {
   return out;
 }
 
-route_result job_route(const std::string& kind, const workers::job_fn* fn, std::string_view text,
+route_result job_route(std::string_view kind, const workers::job_fn* fn, std::string_view text,
                        const router_context& ctx) {
   auto parsed = parse_n(text, ctx.max_n);
   if (parsed.status) return error_reply(parsed.status, parsed.message);
@@ -164,7 +147,8 @@ route_result route_rpc(std::string_view body, const router_context& ctx) {
     return rpc_error(400, rpc_code::invalid_request, "invalid request: method must be a string",
                      id);
   const auto& name = method->get_ref<const std::string&>();
-  const auto* fn = ctx.registry.find(name);
+  std::string_view kind;
+  const auto* fn = ctx.registry.find(name, kind);
   if (!fn) return rpc_error(404, rpc_code::method_not_found, "method not found: " + echo(name), id);
 
   const json* n_value = nullptr;
@@ -187,7 +171,7 @@ route_result route_rpc(std::string_view body, const router_context& ctx) {
                      "invalid params: n must be at most " + std::to_string(ctx.max_n) + ", got " +
                          std::to_string(n),
                      id);
-  return job_call{name, fn, n, true, id};
+  return job_call{kind, fn, n, true, id};
 }
 
 }  // namespace
@@ -221,20 +205,40 @@ reply job_reply(const job_call& call, const pool::job_result& r) {
   if (r.status == pool::job_status::cancelled) return cancelled_reply(call, r.stop);
   if (r.status == pool::job_status::failed)
     return job_error_reply(call, 500, rpc_code::job_failed, "job failed: " + r.error);
+  if (r.status == pool::job_status::refused) {
+    reply out = job_error_reply(call, 503, rpc_code::overloaded,
+                                "server overloaded: " + r.error + "; retry later");
+    out.headers.emplace_back("Retry-After", "1");
+    return out;
+  }
   reply out;
+  // Who ran it: a local worker by index, or a remote actor by process id.
+  const bool remote = r.actor_pid != 0;
   if (call.jsonrpc) {
-    json result{{"value", call.n}, {"sum", r.value}, {"worker", r.backend}};
+    json result{{"value", call.n}, {"sum", r.value}};
+    if (remote)
+      result["actor"] = r.actor_pid;
+    else
+      result["worker"] = r.backend;
     out.body = dump(json{{"jsonrpc", "2.0"}, {"result", std::move(result)}, {"id", call.rpc_id}});
     return out;
   }
   // The hot path: the same object, keys in the same (sorted) order, written directly.
   out.body.reserve(64);
-  out.body += R"({"sum":)";
+  if (remote) {
+    out.body += R"({"actor":)";
+    out.body += std::to_string(r.actor_pid);
+    out.body += R"(,"sum":)";
+  } else {
+    out.body += R"({"sum":)";
+  }
   append_json_double(out.body, r.value);
   out.body += R"(,"value":)";
   append_uint(out.body, call.n);
-  out.body += R"(,"worker":)";
-  append_uint(out.body, r.backend);
+  if (!remote) {
+    out.body += R"(,"worker":)";
+    append_uint(out.body, r.backend);
+  }
   out.body += '}';
   return out;
 }
@@ -258,7 +262,9 @@ route_result route(const request_view& req, const router_context& ctx) {
   const bool number_like = one_segment && !segment.empty() &&
                            (std::isdigit(static_cast<unsigned char>(segment[0])) ||
                             segment[0] == '-' || segment[0] == '+');
-  const auto* kind = (known || number_like || !one_segment) ? nullptr : ctx.registry.find(segment);
+  std::string_view kind_name;
+  const auto* kind =
+      (known || number_like || !one_segment) ? nullptr : ctx.registry.find(segment, kind_name);
   if (!known && !number_like && !kind)
     return error_reply(
         404, "no route for " + echo(path) +
@@ -274,20 +280,20 @@ route_result route(const request_view& req, const router_context& ctx) {
   if (path == "/metrics") return scrape{};
   if (path == "/readyz") return readiness{};
   if (path == "/") {
-    const auto* fn = ctx.registry.find("square_sum");
+    const auto* fn = ctx.registry.find("square_sum", kind_name);
     if (!fn) return error_reply(404, "square_sum is not available");
     const std::uint64_t bound = std::min(random_n_bound, ctx.max_n + 1);
-    return job_call{"square_sum", fn, pool::random_index(static_cast<std::size_t>(bound)), false,
+    return job_call{kind_name, fn, pool::random_index(static_cast<std::size_t>(bound)), false,
                     nullptr};
   }
   if (number_like) {
-    const auto* fn = ctx.registry.find("square_sum");
+    const auto* fn = ctx.registry.find("square_sum", kind_name);
     if (!fn) return error_reply(404, "square_sum is not available");
-    return job_route("square_sum", fn, segment, ctx);
+    return job_route(kind_name, fn, segment, ctx);
   }
   auto n = find_n(query);
   if (!n.error.empty()) return error_reply(400, n.error);
-  return job_route(std::string(segment), kind, n.value.value_or(""), ctx);
+  return job_route(kind_name, kind, n.value.value_or(""), ctx);
 }
 
 }  // namespace server

@@ -33,7 +33,7 @@ struct reply {
 
 /// A job to submit to the pool, and how to phrase its answer.
 struct job_call {
-  std::string kind;                     ///< registry name
+  std::string_view kind;                ///< registry name (the registry's copy: it outlives jobs)
   const workers::job_fn* fn = nullptr;  ///< points into the registry
   std::uint64_t n = 0;
   bool jsonrpc = false;   ///< answer as JSON-RPC 2.0
@@ -55,8 +55,9 @@ struct router_context {
 /// Routes a request: GET /, /healthz, /readyz, /metrics, /<n>, /<kind>?n=<n>; POST /rpc.
 route_result route(const request_view& req, const router_context& ctx);
 
-/// The answer to a finished job: 200 with the result, 500 with the job's error, 504 when
-/// its deadline passed, 503 when shutdown cancelled it.
+/// The answer to a finished job: 200 with the result and who ran it ("worker": index, or
+/// "actor": process id), 500 with the job's error, 504 when its deadline passed, 503 when
+/// shutdown cancelled it or when its actor was lost and no backend had room for it.
 reply job_reply(const job_call& call, const pool::job_result& r);
 /// The answer to a job that was not run: a status (503, ...), a JSON-RPC code, a message.
 reply job_error_reply(const job_call& call, unsigned status, int rpc_code,
@@ -65,12 +66,6 @@ reply job_error_reply(const job_call& call, unsigned status, int rpc_code,
 reply cancelled_reply(const job_call& call, pool::stop_reason why);
 /// A plain JSON error: {"error": message, "status": status}.
 reply error_reply(unsigned status, std::string_view message);
-
-/// Appends `v` in decimal (a JSON number, a status code, a Content-Length).
-void append_uint(std::string& out, std::uint64_t v);
-/// Appends `v` as a JSON number with the shortest digits that read back as exactly `v`;
-/// integral values get ".0", non-finite ones are null.
-void append_json_double(std::string& out, double v);
 
 /// The largest n that GET / picks at random below (if MAX_N allows).
 inline constexpr std::uint64_t random_n_bound = 100'000'000;

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
+#include "server/listen.hpp"
 #include "server/session.hpp"
 
 #ifndef POOLSERVER_VERSION
@@ -23,28 +24,6 @@ namespace {
 constexpr auto sample_period = std::chrono::milliseconds(500);
 constexpr auto accept_retry_delay = std::chrono::milliseconds(50);
 
-tcp::acceptor bind_acceptor(net::io_context& ioc, const config::settings& s) {
-  boost::system::error_code ec;
-  const auto address = net::ip::make_address(s.host, ec);
-  if (ec) throw std::runtime_error("HOST: cannot use '" + s.host + "': " + ec.message());
-  const tcp::endpoint endpoint{address, s.port};
-  tcp::acceptor acceptor(ioc);
-  auto check = [&](const char* what) {
-    if (ec)
-      throw std::runtime_error(std::string("cannot listen on ") + s.host + ":" +
-                               std::to_string(s.port) + " (" + what + "): " + ec.message());
-  };
-  acceptor.open(endpoint.protocol(), ec);
-  check("open");
-  acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  check("SO_REUSEADDR");
-  acceptor.bind(endpoint, ec);
-  check("bind");
-  acceptor.listen(net::socket_base::max_listen_connections, ec);
-  check("listen");
-  return acceptor;
-}
-
 std::vector<std::unique_ptr<net::io_context>> make_io_contexts(std::size_t n) {
   std::vector<std::unique_ptr<net::io_context>> io;
   // Concurrency hint 1: each io_context is run by exactly one thread.
@@ -59,13 +38,20 @@ server::server(const config::settings& settings, workers::job_registry registry)
     : settings_(settings),
       registry_(std::move(registry)),
       router_{registry_, settings.max_n},
-      pool_({settings.threads, settings.queue_capacity, settings.strategy, settings.worker_nice}),
+      pool_({settings.threads, settings.queue_capacity, settings.strategy, settings.worker_nice,
+             settings.actor_port.has_value()}),
       io_(make_io_contexts(settings.io_threads)),
-      acceptor_(bind_acceptor(*io_[0], settings)),
+      acceptor_(listen_on(*io_[0], settings.host, settings.port, "HOST")),
       accept_retry_(*io_[0]),
       sampler_(*io_[0]),
       drain_timer_(*io_[0]),
-      signals_(*io_[0]) {}
+      signals_(*io_[0]) {
+  if (settings.actor_port) {
+    std::vector<net::io_context*> ios;
+    for (auto& io : io_) ios.push_back(io.get());
+    actors_ = std::make_unique<actor_listener>(std::move(ios), settings_, pool_);
+  }
+}
 
 server::~server() {
   pool_.shutdown();  // no-op after run(); joins the workers if run() never ran
@@ -73,6 +59,11 @@ server::~server() {
 
 tcp::endpoint server::local_endpoint() const {
   return acceptor_.local_endpoint();
+}
+
+std::optional<tcp::endpoint> server::actor_endpoint() const {
+  if (!actors_) return std::nullopt;
+  return actors_->local_endpoint();
 }
 
 void server::handle_signals() {
@@ -99,6 +90,7 @@ void server::run() {
   if (signals_armed_) wait_signal();
   do_accept();
   do_sample();
+  if (actors_) actors_->start();
 
   // "While the server is running there is always an asynchronous operation outstanding"
   // (the accept); run() returns once stop() has closed the listener and every connection.
@@ -133,6 +125,7 @@ void server::begin_drain() {
   }
   boost::system::error_code ec;
   acceptor_.close(ec);
+  if (actors_) actors_->close();  // the actors there keep serving the requests in progress
   accept_retry_.cancel();
   sampler_.cancel();
   drain_timer_.expires_after(settings_.drain_timeout);
@@ -159,6 +152,7 @@ void server::finish_drain() {
   // The last connection is gone: nothing else may keep run() from returning.
   drain_timer_.cancel();
   signals_.cancel();
+  if (actors_) actors_->stop();  // no request waits for their jobs any more
   keep_running_.clear();  // the other io_contexts return from run() once idle
 }
 
@@ -238,6 +232,7 @@ std::string server::metrics_text() const {
     open = sessions_.size();
   }
   stats_.write_metrics(w, open);
+  if (actors_) actors_->write_metrics(w);
   return out;
 }
 

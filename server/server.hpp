@@ -9,6 +9,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -20,6 +21,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "config/config.hpp"
+#include "server/actor_listener.hpp"
 #include "pool/worker_pool.hpp"
 #include "server/http_stats.hpp"
 #include "server/router.hpp"
@@ -42,6 +44,9 @@ class server {
 
   /// The bound address, e.g. 127.0.0.1:41234 (the port is real even when PORT=0).
   boost::asio::ip::tcp::endpoint local_endpoint() const;
+  /// Where actors connect (ACTOR_HOST:ACTOR_PORT, the port real even when 0); nothing when
+  /// ACTOR_PORT is unset.
+  std::optional<boost::asio::ip::tcp::endpoint> actor_endpoint() const;
   /// Stops gracefully on SIGINT or SIGTERM once run() is running.
   void handle_signals();
   /// Serves until stop(): runs the IO threads (the caller's included), then, once every
@@ -53,6 +58,8 @@ class server {
 
   /// Whether stop() has begun.
   bool draining() const noexcept { return draining_.load(std::memory_order_acquire); }
+  /// Whether it takes work: not draining, and some backend (local worker or actor) exists.
+  bool ready() const { return !draining() && pool_.backend_count() > 0; }
   /// Whether DRAIN_TIMEOUT_MS has passed since stop() began: new jobs are refused.
   bool drain_expired() const noexcept { return drain_expired_.load(std::memory_order_acquire); }
   const config::settings& settings() const noexcept { return settings_; }
@@ -94,6 +101,7 @@ class server {
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
       keep_running_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  std::unique_ptr<actor_listener> actors_;  // when ACTOR_PORT is set
   boost::asio::steady_timer accept_retry_;
   boost::asio::steady_timer sampler_;
   boost::asio::steady_timer drain_timer_;

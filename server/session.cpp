@@ -159,8 +159,9 @@ void session::handle(request&& req) {
     return answer(
         reply{200, server_.metrics_text(), "text/plain; version=0.0.4; charset=utf-8", {}});
   if (std::holds_alternative<readiness>(routed))
-    return answer(server_.draining()
-                      ? reply{503, R"({"status":"draining"})", "application/json", {}}
+    return answer(server_.draining() ? reply{503, R"({"status":"draining"})", "application/json", {}}
+                  : !server_.ready()
+                      ? reply{503, R"({"status":"no backends"})", "application/json", {}}
                       : reply{200, R"({"status":"ready"})", "application/json", {}});
   answer(std::move(std::get<reply>(routed)));
 }
@@ -176,6 +177,8 @@ void session::submit(job_call&& call) {
   const auto generation = ++generation_;
   pending_ = pool::job{};
   pending_.work = [fn = call_.fn, n = call_.n](const pool::cancel_token& t) { return (*fn)(n, t); };
+  pending_.method = call_.kind;  // what a remote actor is sent instead
+  pending_.arg = call_.n;
   pending_.token = token_;
   // The work guard keeps this io_context running until the answer is posted back.
   pending_.done = [self = shared_from_this(), generation,
@@ -197,7 +200,7 @@ void session::dispatch_job() {
     case pool::submit_status::accepted:
       pending_ = pool::job{};  // moved into the mailbox; drop the husk
       phase_ = phase::running;
-      spdlog::debug("{}({}) -> worker {}{}", call_.kind, call_.n, outcome.backend,
+      spdlog::debug("{}({}) -> backend {}{}", call_.kind, call_.n, outcome.backend,
                     outcome.redispatched ? " (redispatched)" : "");
       wake_at(token_->deadline());
       return read_more();  // a client that leaves now cancels its job
@@ -212,9 +215,11 @@ void session::dispatch_job() {
       }
       {
         pending_ = pool::job{};
+        const auto who = outcome.backend < server_.workers().size()
+                             ? "worker " + std::to_string(outcome.backend) + "'s mailbox is full"
+                             : std::string("the chosen actor is at ACTOR_MAX_IN_FLIGHT");
         reply r = job_error_reply(call_, 503, rpc_code::overloaded,
-                                  "server overloaded: worker " + std::to_string(outcome.backend) +
-                                      "'s mailbox is full; retry later");
+                                  "server overloaded: " + who + "; retry later");
         r.headers.emplace_back("Retry-After", "1");
         return answer(std::move(r));
       }
@@ -223,6 +228,14 @@ void session::dispatch_job() {
       keep_alive_ = false;
       return answer(
           job_error_reply(call_, 503, rpc_code::shutting_down, "server is shutting down"));
+    case pool::submit_status::empty: {
+      pending_ = pool::job{};
+      reply r = job_error_reply(call_, 503, rpc_code::overloaded,
+                                "no backend: the pool is empty (no local workers, no actor "
+                                "connected); retry later");
+      r.headers.emplace_back("Retry-After", "1");
+      return answer(std::move(r));
+    }
   }
 }
 

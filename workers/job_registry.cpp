@@ -13,6 +13,13 @@ const job_fn* job_registry::find(std::string_view name) const {
   return it == kinds_.end() ? nullptr : &it->second;
 }
 
+const job_fn* job_registry::find(std::string_view name, std::string_view& stored) const {
+  const auto it = kinds_.find(name);
+  if (it == kinds_.end()) return nullptr;
+  stored = it->first;
+  return &it->second;
+}
+
 job_registry default_registry() {
   job_registry r;
   r.add("square_sum",

@@ -22,6 +22,9 @@ class job_registry {
   void add(std::string name, job_fn fn);
   /// The kind with that name, or nullptr.
   const job_fn* find(std::string_view name) const;
+  /// The kind with that name, or nullptr; `stored` is set to the registry's own copy of the
+  /// name, which lives as long as the registry (jobs sent to remote actors carry it).
+  const job_fn* find(std::string_view name, std::string_view& stored) const;
   /// Every name, sorted.
   std::map<std::string, job_fn, std::less<>> const& kinds() const noexcept { return kinds_; }
 

@@ -1,0 +1,210 @@
+#include "actor/client.hpp"
+
+#include <unistd.h>
+
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+#include "actor/protocol.hpp"
+
+namespace actor {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using error_code = boost::system::error_code;
+
+client::client(net::io_context& io, client_options options, pool::worker_pool& pool,
+               const workers::job_registry& registry)
+    : io_(io),
+      options_(std::move(options)),
+      pool_(pool),
+      registry_(registry),
+      pid_(::getpid()),
+      resolver_(io),
+      socket_(io),
+      retry_timer_(io),
+      backoff_(options_.first_backoff) {}
+
+void client::start() {
+  net::post(io_, [this] { connect(); });
+}
+
+void client::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (connected_) disconnect("stopping", false);
+  resolver_.cancel();
+  retry_timer_.cancel();
+  error_code ec;
+  socket_.close(ec);
+}
+
+void client::connect() {
+  if (stopped_) return;
+  spdlog::info("connecting to {}:{}", options_.host, options_.port);
+  const auto attempt = ++connection_;
+  resolver_.async_resolve(
+      options_.host, options_.port,
+      [this, attempt](error_code ec, const tcp::resolver::results_type& results) {
+        if (stopped_ || attempt != connection_) return;
+        if (ec) {
+          spdlog::warn("cannot resolve {}: {}", options_.host, ec.message());
+          return retry_later();
+        }
+        net::async_connect(socket_, results,
+                           [this, attempt](error_code e, const tcp::endpoint& peer) {
+                             if (stopped_ || attempt != connection_) return;
+                             on_connect(e, peer);
+                           });
+      });
+}
+
+void client::on_connect(error_code ec, const tcp::endpoint& peer) {
+  if (ec) {
+    spdlog::warn("cannot connect to {}:{}: {}", options_.host, options_.port, ec.message());
+    error_code ignored;
+    socket_.close(ignored);
+    return retry_later();
+  }
+  error_code opt;
+  socket_.set_option(tcp::no_delay(true), opt);  // answers are small and latency-bound
+  socket_.set_option(net::socket_base::keep_alive(true), opt);
+  connected_ = true;
+  backoff_ = options_.first_backoff;
+  token_ = std::make_shared<pool::cancel_token>();
+  frames_ = frame_reader{};
+  outgoing_.clear();
+  std::ostringstream where;
+  where << peer;
+  spdlog::info("connected to {} as process {}: serving jobs on {} local worker(s)", where.str(),
+               pid_, pool_.size());
+  read_more();
+}
+
+void client::read_more() {
+  socket_.async_read_some(net::buffer(chunk_),
+                          [this, conn = connection_](error_code ec, std::size_t bytes) {
+                            if (stopped_ || conn != connection_) return;
+                            on_read(ec, bytes);
+                          });
+}
+
+void client::on_read(error_code ec, std::size_t bytes) {
+  if (ec)
+    return disconnect(ec == net::error::eof ? "the server closed the connection"
+                                            : "read: " + ec.message(),
+                      true);
+  const auto conn = connection_;
+  const bool fits = frames_.feed(std::string_view(chunk_.data(), bytes), [&](std::string_view m) {
+    if (conn == connection_) on_message(m);
+  });
+  if (conn != connection_) return;  // a message ended the connection
+  if (!fits)
+    return disconnect("a message from the server is longer than " + std::to_string(max_message) +
+                          " bytes",
+                      true);
+  read_more();
+}
+
+void client::on_message(std::string_view text) {
+  auto parsed = parse_request(text);
+  if (auto* bad = std::get_if<malformed>(&parsed))
+    return disconnect("malformed message from the server (" + bad->reason + ")", true);
+  const auto& req = std::get<job_request>(parsed);
+  if (!req.invalid_args.empty()) {
+    append_error(outgoing_, req.id, req.invalid_args);
+    return flush();
+  }
+  run_job(req.id, req.method, req.n);
+}
+
+void client::run_job(std::uint64_t id, std::string_view method, std::uint64_t n) {
+  const auto* fn = registry_.find(method);
+  if (!fn) {
+    append_error(outgoing_, id, "unknown method '" + std::string(method) + "'");
+    return flush();
+  }
+  pool::job j;
+  j.work = [fn, n](const pool::cancel_token& t) { return (*fn)(n, t); };
+  j.token = token_;
+  j.done = [this, conn = connection_, id](pool::job_result&& r) {
+    net::post(io_, [this, conn, id, r = std::move(r)]() mutable {
+      on_job_done(conn, id, std::move(r));
+    });
+  };
+  switch (pool_.try_submit(j).status) {
+    case pool::submit_status::accepted:
+      return;
+    case pool::submit_status::full:
+      append_error(outgoing_, id, "actor overloaded: its local mailboxes are full");
+      return flush();
+    case pool::submit_status::closed:
+    case pool::submit_status::empty:
+      append_error(outgoing_, id, "actor is shutting down");
+      return flush();
+  }
+}
+
+void client::on_job_done(std::uint64_t conn, std::uint64_t id, pool::job_result&& r) {
+  if (stopped_ || conn != connection_ || !connected_) return;  // its connection is gone
+  switch (r.status) {
+    case pool::job_status::completed:
+      append_value(outgoing_, id, r.value, pid_);
+      break;
+    case pool::job_status::failed:
+    case pool::job_status::refused:
+      append_error(outgoing_, id, "job failed: " + r.error);
+      break;
+    case pool::job_status::cancelled:
+      return;  // only this connection's end cancels jobs
+  }
+  flush();
+}
+
+void client::flush() {
+  if (write_outstanding_ || outgoing_.empty() || !connected_) return;
+  writing_.swap(outgoing_);
+  write_outstanding_ = true;
+  net::async_write(socket_, net::buffer(writing_), [this, conn = connection_](error_code ec,
+                                                                              std::size_t) {
+    write_outstanding_ = false;
+    writing_.clear();
+    if (stopped_) return;
+    if (ec && conn == connection_) return disconnect("write: " + ec.message(), true);
+    flush();  // answers that came meanwhile (on this connection or a new one)
+  });
+}
+
+void client::disconnect(const std::string& why, bool warn) {
+  if (!connected_) return;
+  connected_ = false;
+  ++connection_;  // handlers of this connection see they are stale
+  if (token_) token_->cancel(pool::stop_reason::client_gone);  // its jobs stop
+  error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  outgoing_.clear();
+  spdlog::log(warn ? spdlog::level::warn : spdlog::level::info, "disconnected: {}", why);
+  retry_later();
+}
+
+void client::retry_later() {
+  if (stopped_) return;
+  // The next wait doubles, with +-20% jitter so that actors cut off together do not come back
+  // in lockstep.
+  const auto jitter = static_cast<double>(pool::random_index(401)) / 1000.0 + 0.8;
+  const auto wait = std::chrono::milliseconds(
+      static_cast<std::int64_t>(static_cast<double>(backoff_.count()) * jitter));
+  backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+  spdlog::info("reconnecting in {} ms", wait.count());
+  retry_timer_.expires_after(wait);
+  retry_timer_.async_wait([this](error_code ec) {
+    if (!ec) connect();
+  });
+}
+
+}  // namespace actor

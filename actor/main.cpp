@@ -1,0 +1,89 @@
+// poolactor: a remote actor. Connects to a poolserver's ACTOR_PORT, joins its pool as one
+// backend, and runs the jobs it is sent on a local pool (THREADS, STRATEGY, QUEUE_CAPACITY).
+
+#include <utility>  // before Asio: see ARCHITECTURE.md, known pitfalls
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "actor/client.hpp"
+#include "config/config.hpp"
+#include "workers/job_registry.hpp"
+#include "workers/square_sum.hpp"
+
+namespace {
+
+constexpr const char* usage =
+    "usage: poolactor HOST:PORT\n"
+    "\n"
+    "Connects to a poolserver started with ACTOR_PORT and runs the jobs it sends on a local\n"
+    "pool. Reconnects with backoff (0.1 s doubling to 5 s) whenever the connection is lost.\n"
+    "HOST may be a name or an address; an IPv6 address goes in brackets: [::1]:7000.\n"
+    "\n"
+    "Environment (as for poolserver): THREADS (local workers; default one per core),\n"
+    "STRATEGY, QUEUE_CAPACITY, WORKER_NICE, LOG_LEVEL.\n";
+
+// HOST:PORT, or [IPv6]:PORT; false when it is neither.
+bool split_address(const std::string& arg, std::string& host, std::string& port) {
+  const auto colon = arg.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == arg.size()) return false;
+  host = arg.substr(0, colon);
+  port = arg.substr(colon + 1);
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return false;
+    host = host.substr(1, host.size() - 2);
+  }
+  return port.find_first_not_of("0123456789") == std::string::npos;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
+    std::fputs(usage, stdout);
+    return 0;
+  }
+  if (argc == 2 && std::strcmp(argv[1], "--version") == 0) {
+    std::printf("poolactor %s\n", POOLSERVER_VERSION);
+    return 0;
+  }
+  actor::client_options options;
+  if (argc != 2 || !split_address(argv[1], options.host, options.port)) {
+    std::fputs(usage, stderr);
+    return 2;
+  }
+  config::settings settings;
+  try {
+    settings = config::load_from_environment();
+  } catch (const config::config_error& e) {
+    std::fprintf(stderr, "poolactor: %s\n", e.what());
+    return 2;
+  }
+  spdlog::set_level(settings.log_level);
+  spdlog::info("poolactor {} starting: THREADS={} STRATEGY={} QUEUE_CAPACITY={}, square_sum "
+               "kernel {}",
+               POOLSERVER_VERSION, settings.threads, pool::to_string(settings.strategy),
+               settings.queue_capacity, workers::isa_name(workers::active_isa()));
+
+  const auto registry = workers::default_registry();
+  pool::worker_pool pool({settings.threads, settings.queue_capacity, settings.strategy,
+                          settings.worker_nice, false});
+  boost::asio::io_context io(1);
+  actor::client client(io, options, pool, registry);
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    spdlog::info("signal {}: leaving (the server runs the jobs in flight here again)", signo);
+    client.stop();
+  });
+  client.start();
+  io.run();
+  pool.shutdown();
+  spdlog::info("stopped");
+  return 0;
+}

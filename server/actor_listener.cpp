@@ -1,0 +1,140 @@
+#include "server/actor_listener.hpp"
+
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+
+#include "server/listen.hpp"
+
+namespace server {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+actor_listener::actor_listener(std::vector<net::io_context*> ios,
+                               const config::settings& settings, pool::worker_pool& pool)
+    : ios_(std::move(ios)),
+      settings_(settings),
+      pool_(pool),
+      acceptor_(listen_on(*ios_.at(0), settings.actor_host, settings.actor_port.value_or(0),
+                          "ACTOR_HOST")) {}
+
+tcp::endpoint actor_listener::local_endpoint() const {
+  return acceptor_.local_endpoint();
+}
+
+void actor_listener::start() {
+  net::post(*ios_[0], [this] { do_accept(); });
+}
+
+void actor_listener::close() {
+  net::post(*ios_[0], [this] {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+  });
+}
+
+void actor_listener::stop() {
+  close();
+  std::vector<std::shared_ptr<actor_link>> live;
+  {
+    std::lock_guard lock(links_mutex_);
+    stopped_ = true;
+    for (const auto& weak : links_)
+      if (auto l = weak.lock()) live.push_back(std::move(l));
+    links_.clear();
+  }
+  for (const auto& l : live) l->stop();
+}
+
+void actor_listener::do_accept() {
+  auto& io = *ios_[next_io_++ % ios_.size()];
+  acceptor_.async_accept(io, [this](boost::system::error_code ec, tcp_socket socket) {
+    if (ec == net::error::operation_aborted) return;
+    if (ec) {
+      spdlog::warn("actor accept: {}", ec.message());
+      return do_accept();  // the error was this connection's (e.g. reset before accept)
+    }
+    boost::system::error_code opt;
+    socket.set_option(tcp::no_delay(true), opt);  // jobs are small and latency-bound
+    socket.set_option(net::socket_base::keep_alive(true), opt);  // a vanished host, when idle
+    std::ostringstream peer;
+    peer << socket.remote_endpoint(opt);
+    auto link = std::make_shared<actor_link>(std::move(socket), *this, peer.str());
+    {
+      std::lock_guard lock(links_mutex_);
+      if (stopped_) return;
+      std::erase_if(links_, [](const auto& w) { return w.expired(); });
+      links_.push_back(link);
+    }
+    connects_.fetch_add(1, std::memory_order_relaxed);
+    link->start();
+    do_accept();
+  });
+}
+
+void actor_listener::link_ended(link_end why, std::vector<pool::job>&& jobs) {
+  disconnects_[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed);
+  for (auto& j : jobs) {
+    pool::job_result r;
+    r.started = true;
+    const auto cancelled = j.token ? j.token->cancelled() : pool::stop_reason::none;
+    if (why == link_end::shutdown || cancelled != pool::stop_reason::none) {
+      // Nobody waits for it (its request was answered, or the server is stopping).
+      r.status = pool::job_status::cancelled;
+      r.stop = why == link_end::shutdown ? pool::stop_reason::shutdown : cancelled;
+      j.done(std::move(r));
+      continue;
+    }
+    switch (pool_.try_submit(j).status) {
+      case pool::submit_status::accepted:
+        redispatched_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      case pool::submit_status::closed:
+        r.status = pool::job_status::cancelled;
+        r.stop = pool::stop_reason::shutdown;
+        break;
+      case pool::submit_status::full:
+      case pool::submit_status::empty:
+        refused_.fetch_add(1, std::memory_order_relaxed);
+        r.status = pool::job_status::refused;
+        r.error = "the actor running the job was lost and no other backend had room for it";
+        break;
+    }
+    j.done(std::move(r));  // a job the pool did not take is left untouched
+  }
+}
+
+void actor_listener::write_metrics(pool::prometheus_writer& w) const {
+  w.family("poolserver_actor_connects_total", "counter", "Actor connections accepted.");
+  w.sample("poolserver_actor_connects_total", {}, connects_.load(std::memory_order_relaxed));
+  w.family("poolserver_actor_disconnects_total", "counter",
+           "Actors removed from the pool, by reason (closed: the actor closed or the connection "
+           "failed; malformed: it broke the protocol; timeout: silent with jobs in flight; "
+           "shutdown: the server stopped).");
+  for (std::size_t i = 0; i < link_end_names.size(); ++i)
+    w.sample("poolserver_actor_disconnects_total", {{"reason", link_end_names[i]}},
+             disconnects_[i].load(std::memory_order_relaxed));
+  w.family("poolserver_actor_redispatched_jobs_total", "counter",
+           "Jobs in flight at an actor that was removed, submitted again to another backend.");
+  w.sample("poolserver_actor_redispatched_jobs_total", {},
+           redispatched_.load(std::memory_order_relaxed));
+  w.family("poolserver_actor_refused_jobs_total", "counter",
+           "Jobs in flight at an actor that was removed, answered 503: no backend had room.");
+  w.sample("poolserver_actor_refused_jobs_total", {}, refused_.load(std::memory_order_relaxed));
+  w.family("poolserver_actor_info", "gauge",
+           "A connected actor's process id, once its first answer told it; always 1.");
+  std::vector<std::shared_ptr<actor_link>> live;
+  {
+    std::lock_guard lock(links_mutex_);
+    for (const auto& weak : links_)
+      if (auto l = weak.lock()) live.push_back(std::move(l));
+  }
+  for (const auto& l : live)
+    if (const auto pid = l->pid(); pid != 0)
+      w.sample("poolserver_actor_info", {{"actor", l->name()}, {"pid", std::to_string(pid)}},
+               std::uint64_t{1});
+}
+
+}  // namespace server

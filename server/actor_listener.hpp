@@ -1,0 +1,72 @@
+#pragma once
+// Where remote actors connect (ACTOR_HOST:ACTOR_PORT). Each connection becomes an
+// actor_link, a backend of the pool, until it ends; the jobs in flight at a link that ends
+// are submitted again to the backends left (or answered, when none has room).
+
+#include <utility>  // before Asio: see ARCHITECTURE.md, known pitfalls
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "config/config.hpp"
+#include "pool/metrics.hpp"
+#include "pool/worker_pool.hpp"
+#include "server/actor_link.hpp"
+
+namespace server {
+
+class actor_listener {
+ public:
+  /// Binds ACTOR_HOST:ACTOR_PORT (throws if it cannot). Accepts on `ios[0]`; links are
+  /// spread over `ios` in turn.
+  actor_listener(std::vector<boost::asio::io_context*> ios, const config::settings& settings,
+                 pool::worker_pool& pool);
+  actor_listener(const actor_listener&) = delete;
+  actor_listener& operator=(const actor_listener&) = delete;
+
+  boost::asio::ip::tcp::endpoint local_endpoint() const;
+  /// Starts accepting actors.
+  void start();
+  /// Stops accepting, and stops new links from joining (the server is draining).
+  void close();
+  /// Ends every link (the server is stopping: no request waits for their jobs any more).
+  void stop();
+
+  // For the links:
+  pool::worker_pool& pool() noexcept { return pool_; }
+  const config::settings& settings() const noexcept { return settings_; }
+  /// A job id, unique for the life of the server.
+  std::uint64_t next_id() noexcept { return next_id_.fetch_add(1, std::memory_order_relaxed); }
+  /// A link ended for `why` with these jobs in flight: submits them again, or answers them.
+  void link_ended(link_end why, std::vector<pool::job>&& jobs);
+
+  /// Appends the actor connection metric families.
+  void write_metrics(pool::prometheus_writer& w) const;
+
+ private:
+  void do_accept();
+
+  std::vector<boost::asio::io_context*> ios_;
+  const config::settings& settings_;
+  pool::worker_pool& pool_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::size_t next_io_ = 0;  // acceptor handler only
+  std::atomic<std::uint64_t> next_id_{1};
+
+  mutable std::mutex links_mutex_;  // connect, disconnect, stop and scrape only
+  std::vector<std::weak_ptr<actor_link>> links_;
+  bool stopped_ = false;
+
+  std::atomic<std::uint64_t> connects_{0};
+  std::array<std::atomic<std::uint64_t>, link_end_names.size()> disconnects_{};
+  std::atomic<std::uint64_t> redispatched_{0};  // jobs of a lost actor that another backend took
+  std::atomic<std::uint64_t> refused_{0};       // ... that no backend had room for (503)
+};
+
+}  // namespace server
