@@ -27,6 +27,11 @@ int main() {
     srv.handle_signals();
     std::ostringstream address;
     address << srv.local_endpoint();
+    if (const auto actors = srv.actor_endpoint()) {
+      std::ostringstream where;
+      where << *actors;
+      spdlog::info("actors connect to {} (run: poolactor {})", where.str(), where.str());
+    }
     spdlog::info("listening on http://{}", address.str());
     srv.run();
     spdlog::info("stopped: every accepted request answered, workers joined");

@@ -28,7 +28,10 @@ using namespace std::chrono_literals;
 // A child process with its stdout and stderr in one pipe.
 class child {
  public:
-  explicit child(const std::vector<std::string>& env_overrides) {
+  /// Runs `binary` (poolserver by default) with `args` and the environment plus overrides.
+  explicit child(const std::vector<std::string>& env_overrides,
+                 const std::string& binary = POOLSERVER_BINARY,
+                 const std::vector<std::string>& args = {}) {
     int fds[2];
     REQUIRE(::pipe(fds) == 0);
     posix_spawn_file_actions_t actions;
@@ -49,8 +52,12 @@ class child {
     std::vector<char*> envp;
     for (auto& e : env) envp.push_back(e.data());
     envp.push_back(nullptr);
-    char* argv[] = {const_cast<char*>(POOLSERVER_BINARY), nullptr};
-    REQUIRE(posix_spawn(&pid_, POOLSERVER_BINARY, &actions, nullptr, argv, envp.data()) == 0);
+    std::vector<std::string> words{binary};
+    words.insert(words.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    REQUIRE(posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), envp.data()) == 0);
     posix_spawn_file_actions_destroy(&actions);
     ::close(fds[1]);
     out_ = fds[0];
@@ -122,7 +129,11 @@ struct server_process {
     REQUIRE(proc.read_until("\n"));
     const auto at = proc.output().find(marker) + marker.size();
     port = static_cast<unsigned short>(std::stoi(proc.output().substr(at)));
+    const std::string actors = "actors connect to 127.0.0.1:";
+    if (const auto a = proc.output().find(actors); a != std::string::npos)
+      actor_port = static_cast<unsigned short>(std::stoi(proc.output().substr(a + actors.size())));
   }
+  unsigned short actor_port = 0;  ///< when started with ACTOR_PORT
 
   /// The caller's settings plus loopback, any port and info logging where not given.
   static std::vector<std::string> with_defaults(std::vector<std::string> env) {

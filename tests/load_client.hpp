@@ -30,6 +30,7 @@ struct load_result {
   int answered = 0;
   int refused = 0;  ///< clean close before any answer byte (not accepted)
   int lost = 0;     ///< reset or broken answer after sending (must stay 0)
+  int wrong = 0;    ///< answers that load_options::check rejected
   std::map<unsigned, int> by_status;
   std::vector<double> latency_ms;      ///< of every answer
   std::vector<double> latency_503_ms;  ///< of 503 answers only
@@ -48,6 +49,11 @@ struct load_options {
   int connections = 16;
   int requests_per_connection = 10;
   std::string target = "/1000";
+  /// When not empty, the requests cycle through these targets instead (so that an answer
+  /// delivered twice, or to the wrong request, shows as a wrong answer to `check`).
+  std::vector<std::string> targets;
+  /// Judges each answer; those it returns false for are counted as wrong.
+  std::function<bool(const std::string& target, unsigned status, const std::string& body)> check;
   /// Called once, on the load thread, after this many answers (e.g. to send a signal).
   int trigger_after = -1;
   std::function<void()> trigger;
@@ -71,10 +77,12 @@ struct load_connection : std::enable_shared_from_this<load_connection> {
   load_result& result;
   int& answers_total;
   int remaining = 0;
+  std::string target;  // of the request in flight
   std::chrono::steady_clock::time_point sent_at;
 
   void start() {
     remaining = options.requests_per_connection;
+    target = options.target;
     req = {http::verb::get, options.target, 11};
     req.set(http::field::host, "127.0.0.1");
     stream.expires_after(std::chrono::seconds(30));
@@ -87,6 +95,10 @@ struct load_connection : std::enable_shared_from_this<load_connection> {
 
   void send() {
     if (remaining-- == 0) return close();
+    if (!options.targets.empty()) {
+      target = options.targets[static_cast<std::size_t>(result.sent) % options.targets.size()];
+      req.target(target);
+    }
     ++result.sent;
     sent_at = std::chrono::steady_clock::now();
     stream.expires_after(std::chrono::seconds(30));
@@ -115,6 +127,7 @@ struct load_connection : std::enable_shared_from_this<load_connection> {
     ++result.by_status[res.result_int()];
     result.latency_ms.push_back(ms);
     if (res.result_int() == 503) result.latency_503_ms.push_back(ms);
+    if (options.check && !options.check(target, res.result_int(), res.body())) ++result.wrong;
     if (++answers_total == options.trigger_after && options.trigger) options.trigger();
     if (!res.keep_alive()) return close();
     send();

@@ -1,0 +1,241 @@
+// The real binaries: a poolserver with two poolactor processes on loopback. Jobs spread over
+// local workers and actors; an actor killed with SIGKILL under load loses no request and
+// answers none twice; a new actor picks up work at once; a poolactor drops a server that
+// breaks the protocol and reconnects.
+
+#include <utility>
+
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actor/framing.hpp"
+#include "actor/protocol.hpp"
+#include "child_process.hpp"
+#include "http_client.hpp"
+#include "load_client.hpp"
+#include "prometheus_check.hpp"
+#include "sync_support.hpp"
+#include "workers/square_sum.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using test::child;
+
+struct actor_process {
+  child proc;
+  explicit actor_process(unsigned short port, std::vector<std::string> env = {"THREADS=1"})
+      : proc(std::move(env), POOLACTOR_BINARY, {"127.0.0.1:" + std::to_string(port)}) {}
+};
+
+double metric_of(unsigned short port, const std::string& series) {
+  const auto v = test::metric(test::http_client(port).get("/metrics").body(), series);
+  return v.value_or(-1);
+}
+
+void wait_for_metric(unsigned short port, const std::string& series, double value) {
+  test::wait_until([&] { return metric_of(port, series) == value; });
+}
+
+// Answers are judged against the kernel run here: the same code, so the same bits.
+struct expected_sums {
+  std::vector<std::string> targets;
+  std::map<std::string, std::pair<std::uint64_t, double>> by_target;
+
+  expected_sums(std::uint64_t first, int count) {
+    for (int i = 0; i < count; ++i) {
+      const auto n = first + static_cast<std::uint64_t>(i);
+      targets.push_back("/" + std::to_string(n));
+      by_target[targets.back()] = {n, workers::square_sum(n)};
+    }
+  }
+  bool correct(const std::string& target, unsigned status, const std::string& body) const {
+    if (status != 200) return false;
+    const auto j = nlohmann::json::parse(body, nullptr, false);
+    const auto& [n, sum] = by_target.at(target);
+    return !j.is_discarded() && j.value("value", std::uint64_t{0}) == n &&
+           j.value("sum", -1.0) == sum && (j.contains("worker") != j.contains("actor"));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("actor processes: jobs spread over local workers and both actors per the strategy") {
+  test::server_process server({"THREADS=2", "STRATEGY=roundrobin", "ACTOR_PORT=0"});
+  REQUIRE(server.actor_port != 0);
+  actor_process a(server.actor_port);
+  actor_process b(server.actor_port);
+  wait_for_metric(server.port, "poolserver_actors", 2);
+
+  const auto expected = workers::square_sum(1000);
+  std::map<std::string, int> by_backend;
+  test::http_client c(server.port);
+  for (int i = 0; i < 40; ++i) {
+    const auto body = nlohmann::json::parse(c.get("/1000").body());
+    CHECK(body["sum"].get<double>() == expected);
+    by_backend[body.contains("actor") ? "actor " + body["actor"].dump()
+                                      : "worker " + body["worker"].dump()]++;
+  }
+  const std::map<std::string, int> even{{"worker 0", 10},
+                                        {"worker 1", 10},
+                                        {"actor " + std::to_string(a.proc.pid()), 10},
+                                        {"actor " + std::to_string(b.proc.pid()), 10}};
+  CHECK(by_backend == even);
+}
+
+TEST_CASE("actor processes: SIGKILL of an actor under load: every request gets one correct answer") {
+  test::server_process server({"THREADS=1", "STRATEGY=roundrobin", "ACTOR_PORT=0"});
+  actor_process a(server.actor_port);
+  actor_process b(server.actor_port);
+  wait_for_metric(server.port, "poolserver_actors", 2);
+
+  const expected_sums sums(1'500'000, 7);
+  test::load_options o;
+  o.port = server.port;
+  o.connections = 8;
+  o.requests_per_connection = 50;
+  o.targets = sums.targets;
+  o.check = [&](const std::string& t, unsigned status, const std::string& body) {
+    return sums.correct(t, status, body);
+  };
+  // After 100 answers, kill actor a while it has jobs in flight (watched from another
+  // thread, so that the load goes on meanwhile).
+  std::atomic<bool> armed{false};
+  o.trigger_after = 100;
+  o.trigger = [&] { armed = true; };
+  std::thread killer([&] {
+    test::wait_until([&] { return armed.load(); });
+    const auto pid = "pid=\"" + std::to_string(a.proc.pid()) + "\"";
+    test::wait_until([&] {
+      const auto text = test::http_client(server.port).get("/metrics").body();
+      // poolserver_actor_info{actor="<name>",pid="<pid>"} names the actor in the metrics.
+      const auto at = text.find(pid);
+      if (at == std::string::npos) return false;
+      const auto open = text.rfind("actor=\"", at) + 7;
+      const auto name = text.substr(open, text.find('"', open) - open);
+      return test::metric(text, "poolserver_actor_in_flight{actor=\"" + name + "\"}") >= 1;
+    });
+    a.proc.signal(SIGKILL);
+  });
+  const auto r = test::run_load(o);
+  killer.join();
+  MESSAGE("answered " << r.answered << ", wrong " << r.wrong << ", lost " << r.lost);
+  CHECK(r.sent == 400);
+  CHECK(r.answered == 400);
+  CHECK(r.by_status.count(200) == 1);
+  CHECK(r.answered == (r.by_status.count(200) ? r.by_status.at(200) : 0));
+  CHECK(r.wrong == 0);
+  CHECK(r.lost == 0);
+  CHECK(r.refused == 0);
+  const auto metrics = test::http_client(server.port).get("/metrics").body();
+  CHECK(test::metric(metrics, "poolserver_actors") == 1);
+  CHECK(test::metric(metrics, "poolserver_actor_disconnects_total{reason=\"closed\"}") == 1);
+  const auto redispatched = test::metric(metrics, "poolserver_actor_redispatched_jobs_total");
+  MESSAGE("jobs in flight at the killed actor, run again elsewhere: " << redispatched.value_or(-1));
+  CHECK(redispatched >= 1);  // eight connections keep jobs in flight at every backend
+  CHECK(test::metric(metrics, "poolserver_jobs_completed_total") == 400);
+  CHECK_FALSE(test::metric(metrics, "poolserver_http_responses_total{code=\"503\"}"));
+}
+
+TEST_CASE("actor processes: an actor that joins under load picks up work within a second") {
+  test::server_process server({"THREADS=1", "STRATEGY=roundrobin", "ACTOR_PORT=0"});
+  actor_process a(server.actor_port);
+  wait_for_metric(server.port, "poolserver_actors", 1);
+
+  const expected_sums sums(300'000, 5);
+  test::load_options o;
+  o.port = server.port;
+  o.connections = 4;
+  o.requests_per_connection = 400;
+  o.targets = sums.targets;
+  o.check = [&](const std::string& t, unsigned status, const std::string& body) {
+    return sums.correct(t, status, body);
+  };
+  test::load_result r;
+  std::thread load([&] { r = test::run_load(o); });
+  std::this_thread::sleep_for(100ms);
+
+  actor_process b(server.actor_port);
+  wait_for_metric(server.port, "poolserver_actor_connects_total", 2);
+  const auto joined = std::chrono::steady_clock::now();
+  // The info line appears with the actor's first answer.
+  const std::string pid = "pid=\"" + std::to_string(b.proc.pid()) + "\"";
+  test::wait_until([&] {
+    return test::http_client(server.port).get("/metrics").body().find(pid) != std::string::npos;
+  });
+  const auto first_answer = std::chrono::steady_clock::now() - joined;
+  load.join();
+  MESSAGE("first answer from the new actor "
+          << std::chrono::duration<double, std::milli>(first_answer).count()
+          << " ms after it joined");
+  CHECK(first_answer < 1s);
+  CHECK(r.answered == r.sent);
+  CHECK(r.wrong == 0);
+  CHECK(r.lost == 0);
+}
+
+TEST_CASE("poolactor: drops a server that breaks the protocol, reconnects, answers jobs") {
+  namespace net = boost::asio;
+  using tcp = net::ip::tcp;
+  net::io_context ioc;
+  tcp::acceptor acceptor(ioc, {net::ip::make_address("127.0.0.1"), 0});
+  const auto port = acceptor.local_endpoint().port();
+  actor_process a(port);
+
+  // Reads framed messages until `count` arrive (or EOF).
+  auto read_messages = [](tcp::socket& s, std::size_t count) {
+    actor::frame_reader frames;
+    std::vector<std::string> got;
+    char buf[4096];
+    while (got.size() < count) {
+      boost::system::error_code ec;
+      const auto n = s.read_some(net::buffer(buf), ec);
+      if (ec) break;
+      frames.feed(std::string_view(buf, n), [&](std::string_view m) { got.emplace_back(m); });
+    }
+    return got;
+  };
+
+  {
+    auto first = acceptor.accept();
+    net::write(first, net::buffer(std::string("this is not json") + '\0'));
+    CHECK(read_messages(first, 1).empty());  // the actor closed the connection
+  }
+  auto second = acceptor.accept();  // it came back
+  std::string jobs;
+  actor::append_request(jobs, 1, "square_sum", 1000);
+  actor::append_request(jobs, 2, "no_such_kind", 1);
+  jobs += std::string(R"({"id":3,"method":"square_sum","args":[-4]})") + '\0';
+  net::write(second, net::buffer(jobs));
+  std::map<std::uint64_t, actor::job_reply> replies;
+  for (const auto& m : read_messages(second, 3)) {
+    auto parsed = actor::parse_reply(m);
+    REQUIRE(std::holds_alternative<actor::job_reply>(parsed));
+    const auto& r = std::get<actor::job_reply>(parsed);
+    replies[r.id] = r;
+  }
+  REQUIRE(replies.size() == 3);
+  CHECK(replies[1].ok);
+  CHECK(replies[1].value == workers::square_sum(1000));
+  CHECK(replies[1].pid == a.proc.pid());
+  CHECK_FALSE(replies[2].ok);
+  CHECK(replies[2].error.find("unknown method") != std::string::npos);
+  CHECK_FALSE(replies[3].ok);
+
+  a.proc.signal(SIGTERM);
+  CHECK(a.proc.wait_exit() == 0);
+  CHECK(a.proc.output().find("malformed message from the server") != std::string::npos);
+  CHECK(a.proc.output().find("reconnecting in") != std::string::npos);
+}

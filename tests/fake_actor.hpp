@@ -1,0 +1,84 @@
+#pragma once
+// A hand-driven actor for tests: a blocking socket that speaks the actor protocol, so a test
+// decides what an actor answers, when, in which order and in how many writes, or how it
+// misbehaves.
+
+#include <utility>
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <deque>
+#include <string>
+#include <variant>
+
+#include <doctest/doctest.h>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include "actor/framing.hpp"
+#include "actor/protocol.hpp"
+
+namespace test {
+
+class fake_actor {
+ public:
+  explicit fake_actor(unsigned short port) : socket_(ioc_) {
+    socket_.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    timeval tv{10, 0};
+    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+
+  /// The next job the server sends (fails the test after 10 s without one).
+  actor::job_request next_job() {
+    while (inbox_.empty()) REQUIRE(read_some());
+    auto parsed = actor::parse_request(inbox_.front());
+    inbox_.pop_front();
+    REQUIRE(std::holds_alternative<actor::job_request>(parsed));
+    return std::get<actor::job_request>(std::move(parsed));
+  }
+
+  /// Writes raw bytes.
+  void send(const std::string& bytes) { boost::asio::write(socket_, boost::asio::buffer(bytes)); }
+  void answer(std::uint64_t id, double value, std::int64_t pid) {
+    std::string out;
+    actor::append_value(out, id, value, pid);
+    send(out);
+  }
+
+  /// Closes this end (as an actor that exits would).
+  void close() {
+    boost::system::error_code ec;
+    socket_.close(ec);
+  }
+
+  /// Whether the server closed this connection (reads until EOF; jobs meanwhile are kept).
+  bool closed_by_server() {
+    while (read_some()) {
+    }
+    return eof_;
+  }
+
+ private:
+  // False on EOF, error or timeout.
+  bool read_some() {
+    char buf[4096];
+    boost::system::error_code ec;
+    const auto n = socket_.read_some(boost::asio::buffer(buf), ec);
+    if (ec) {
+      eof_ = ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset;
+      return false;
+    }
+    return frames_.feed(std::string_view(buf, n),
+                        [&](std::string_view m) { inbox_.emplace_back(m); });
+  }
+
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::socket socket_;
+  actor::frame_reader frames_;
+  std::deque<std::string> inbox_;
+  bool eof_ = false;
+};
+
+}  // namespace test
