@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release --target poolserver
+cmake --build --preset release --target poolserver poolactor  # poolactor: see "Remote actors"
 exec build/release/server/poolserver
