@@ -8,7 +8,7 @@ COPY scripts/install-deps.sh scripts/
 RUN scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cmake --preset release -DPOOLSERVER_TESTS=OFF \
- && cmake --build --preset release --target poolserver
+ && cmake --build --preset release --target poolserver poolactor
 
 FROM debian:bookworm-slim
 # Runtime libraries only (spdlog brings fmt); curl for the health check.
@@ -17,6 +17,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home --uid 10001 poolserver
 COPY --from=build /src/build/release/server/poolserver /usr/local/bin/poolserver
+# The remote actor too: docker run --entrypoint poolactor poolserver HOST:PORT
+COPY --from=build /src/build/release/actor/poolactor /usr/local/bin/poolactor
 USER poolserver
 # Configured by the same environment variables as everywhere (see README).
 ENV PORT=1337 HOST=0.0.0.0

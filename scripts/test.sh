@@ -4,7 +4,8 @@
 # PRESETS="release" scripts/test.sh runs a subset. Then the libFuzzer targets, 20 s each
 # (FUZZ_SECONDS=60 for longer, FUZZ_SECONDS=0 to skip). Then the benchmark suite in its
 # quick mode, to show it still runs end to end (its numbers are thrown away; BENCH_SMOKE=0
-# skips it).
+# skips it). Last, three poolservers behind HAProxy (scripts/cluster.sh --quick, about 10 s;
+# it installs haproxy itself; CLUSTER_SMOKE=0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh bench
@@ -31,4 +32,12 @@ if [ "${BENCH_SMOKE:-1}" != 0 ]; then
   test -s "$smoke/benchmarks.md" && test -s "$smoke/benchmarks/strategies.png" &&
     test -s "$smoke/benchmarks/connections.png"
   rm -rf "$smoke"
+fi
+# Three poolservers behind HAProxy: every server gets work, a SIGTERM under load loses no
+# request, one server against the cluster.
+if [ "${CLUSTER_SMOKE:-1}" != 0 ]; then
+  echo "=== cluster: three poolservers behind HAProxy, quick" >&2
+  cmake --preset release >/dev/null
+  cmake --build --preset release -j "$jobs" --target poolserver
+  scripts/cluster.sh --quick
 fi
