@@ -17,6 +17,10 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
 
+namespace {
+constexpr std::size_t max_unsent = 16 << 20;  // bytes of answers not yet written
+}  // namespace
+
 client::client(net::io_context& io, client_options options, pool::worker_pool& pool,
                const workers::job_registry& registry)
     : io_(io),
@@ -111,6 +115,10 @@ void client::on_read(error_code ec, std::size_t bytes) {
 }
 
 void client::on_message(std::string_view text) {
+  // Answers wait here while the server does not read them; a server that keeps sending
+  // jobs meanwhile would grow this without bound.
+  if (outgoing_.size() > max_unsent)
+    return disconnect("the server sends jobs but does not read the answers", true);
   auto parsed = parse_request(text);
   if (auto* bad = std::get_if<malformed>(&parsed))
     return disconnect("malformed message from the server (" + bad->reason + ")", true);

@@ -61,6 +61,18 @@ struct expected_sums {
       by_target[targets.back()] = {n, workers::square_sum(n)};
     }
   }
+  /// A load whose requests cycle through the targets, every answer judged by correct().
+  test::load_options load(unsigned short port, int connections, int requests_each) const {
+    test::load_options o;
+    o.port = port;
+    o.connections = connections;
+    o.requests_per_connection = requests_each;
+    o.targets = targets;
+    o.check = [this](const std::string& t, unsigned status, const std::string& body) {
+      return correct(t, status, body);
+    };
+    return o;
+  }
   bool correct(const std::string& target, unsigned status, const std::string& body) const {
     if (status != 200) return false;
     const auto j = nlohmann::json::parse(body, nullptr, false);
@@ -102,14 +114,7 @@ TEST_CASE("actor processes: SIGKILL of an actor under load: every request gets o
   wait_for_metric(server.port, "poolserver_actors", 2);
 
   const expected_sums sums(1'500'000, 7);
-  test::load_options o;
-  o.port = server.port;
-  o.connections = 8;
-  o.requests_per_connection = 50;
-  o.targets = sums.targets;
-  o.check = [&](const std::string& t, unsigned status, const std::string& body) {
-    return sums.correct(t, status, body);
-  };
+  auto o = sums.load(server.port, 8, 50);
   // After 100 answers, kill actor a while it has jobs in flight (watched from another
   // thread, so that the load goes on meanwhile).
   std::atomic<bool> armed{false};
@@ -155,14 +160,7 @@ TEST_CASE("actor processes: an actor that joins under load picks up work within 
   wait_for_metric(server.port, "poolserver_actors", 1);
 
   const expected_sums sums(300'000, 5);
-  test::load_options o;
-  o.port = server.port;
-  o.connections = 4;
-  o.requests_per_connection = 400;
-  o.targets = sums.targets;
-  o.check = [&](const std::string& t, unsigned status, const std::string& body) {
-    return sums.correct(t, status, body);
-  };
+  auto o = sums.load(server.port, 4, 400);
   test::load_result r;
   std::thread load([&] { r = test::run_load(o); });
   std::this_thread::sleep_for(100ms);
