@@ -198,8 +198,9 @@ void worker_pool::write_metrics(prometheus_writer& w) const {
   std::vector<std::string> ids;
   for (std::size_t k = 0; k < stats.size(); ++k) ids.push_back(std::to_string(k));
 
-  worker_stats total;
-  for (const auto& s : stats) add_counts(total, s);
+  worker_stats local_total;
+  for (const auto& s : stats) add_counts(local_total, s);
+  worker_stats total = local_total;  // plus every remote backend, live or removed
   std::vector<std::pair<std::shared_ptr<remote_backend>, worker_stats>> remotes;
   {
     std::shared_lock lock(backends_mutex_);
@@ -207,8 +208,6 @@ void worker_pool::write_metrics(prometheus_writer& w) const {
     for (const auto& r : remotes_) remotes.emplace_back(r, r->stats());
   }
   for (const auto& [r, s] : remotes) add_counts(total, s);
-  worker_stats local_total;
-  for (const auto& s : stats) add_counts(local_total, s);
 
   // One pool-wide family and one per-worker family (label worker="k") per quantity.
   static constexpr quantity quantities[] = {

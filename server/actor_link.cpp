@@ -146,7 +146,6 @@ void actor_link::on_message(std::string_view text) {
   if (reply.ok && pid_.exchange(reply.pid, std::memory_order_relaxed) != reply.pid)
     spdlog::info("actor {} is process {}", name_, reply.pid);
   pool::job_result r;
-  r.queue_wait = clock::duration::zero();
   r.run_time = now - p.sent;
   r.actor_pid = reply.pid != 0 ? reply.pid : pid();
   if (reply.ok) {
