@@ -13,6 +13,7 @@
 
 #include "actor/client.hpp"
 #include "config/config.hpp"
+#include "logging/log_setup.hpp"
 #include "workers/job_registry.hpp"
 #include "workers/square_sum.hpp"
 
@@ -26,7 +27,7 @@ constexpr const char* usage =
     "HOST may be a name or an address; an IPv6 address goes in brackets: [::1]:7000.\n"
     "\n"
     "Environment (as for poolserver): THREADS (local workers; default one per core),\n"
-    "STRATEGY, QUEUE_CAPACITY, WORKER_NICE, LOG_LEVEL.\n";
+    "STRATEGY, QUEUE_CAPACITY, WORKER_NICE, LOG_LEVEL, LOG_FORMAT (text or json).\n";
 
 // HOST:PORT, or [IPv6]:PORT; false when it is neither.
 bool split_address(const std::string& arg, std::string& host, std::string& port) {
@@ -64,7 +65,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "poolactor: %s\n", e.what());
     return 2;
   }
-  spdlog::set_level(settings.log_level);
+  logging::install_default_logger("poolactor", settings);
   spdlog::info("poolactor {} starting: THREADS={} STRATEGY={} QUEUE_CAPACITY={}, square_sum "
                "kernel {}",
                POOLSERVER_VERSION, settings.threads, pool::to_string(settings.strategy),

@@ -1,14 +1,17 @@
 #pragma once
-// The one place that reads poolserver's settings from the environment and validates them.
+// The one place that reads poolserver's settings (environment, flags) and validates them.
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <spdlog/common.h>
 
@@ -20,13 +23,25 @@ namespace config {
 /// and what is allowed.
 class config_error : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  config_error(std::string setting, const std::string& message)
+      : std::runtime_error(message), setting_(std::move(setting)) {}
+  /// The variable at fault, e.g. "PORT".
+  const std::string& setting() const noexcept { return setting_; }
+
+ private:
+  std::string setting_;
 };
 
 /// What a request does when the chosen mailbox (and the redispatch) is full.
 enum class backpressure_policy {
   reject,  ///< 503 with Retry-After at once
   wait,    ///< retry on a timer until QUEUE_TIMEOUT_MS, then 503
+};
+
+/// How log lines are written to stderr.
+enum class log_style {
+  text,  ///< spdlog's human-readable lines
+  json,  ///< one JSON object per line, for log pipelines
 };
 
 /// The effective configuration, every value validated and resolved.
@@ -39,6 +54,8 @@ struct settings {
   std::size_t queue_capacity = 1024;    ///< QUEUE_CAPACITY per worker, a power of two
   std::uint64_t max_n = 1'000'000'000;  ///< MAX_N, the largest n a job may ask for
   spdlog::level::level_enum log_level = spdlog::level::info;  ///< LOG_LEVEL
+  log_style log_format = log_style::text;                     ///< LOG_FORMAT
+  bool access_log = false;  ///< ACCESS_LOG: one line per response (method, path, status, times)
   std::chrono::milliseconds request_timeout{30'000};  ///< REQUEST_TIMEOUT_MS: job deadline → 504
   backpressure_policy backpressure = backpressure_policy::reject;  ///< BACKPRESSURE
   std::chrono::milliseconds queue_timeout{1'000};    ///< QUEUE_TIMEOUT_MS: longest wait for room
@@ -56,6 +73,18 @@ struct settings {
   std::size_t actor_max_in_flight = 64;  ///< ACTOR_MAX_IN_FLIGHT: jobs sent to one actor at once
 };
 
+/// One setting as users see it: in --help, in errors and in --print-config.
+struct setting_info {
+  std::string_view env;       ///< the environment variable, e.g. "PORT"
+  std::string_view flag;      ///< the command-line flag, e.g. "--port"
+  std::string_view fallback;  ///< the default, as text
+  std::string_view allowed;   ///< the values allowed, as in the error for a bad one
+  std::string_view meaning;   ///< what it does, in a line
+};
+
+/// Every setting, in the order --help and --print-config list them.
+std::span<const setting_info> setting_table();
+
 /// Looks a variable up; nothing when unset.
 using env_lookup = std::function<std::optional<std::string>(std::string_view name)>;
 
@@ -63,11 +92,18 @@ using env_lookup = std::function<std::optional<std::string>(std::string_view nam
 /// unset. Throws config_error for the first invalid value.
 settings load(const env_lookup& env, unsigned cores);
 
+/// Looks variables up in the process environment (getenv).
+env_lookup process_environment();
+
 /// load() over the process environment and std::thread::hardware_concurrency().
 settings load_from_environment();
 
 /// The LOG_LEVEL name of a level ("warn", not spdlog's "warning").
 std::string_view log_level_name(spdlog::level::level_enum level);
+
+/// Every setting's effective value as NAME and text, in setting_table() order; a value
+/// read back through load() gives the same settings (an unset ACTOR_PORT is empty).
+std::vector<std::pair<std::string_view, std::string>> effective(const settings& s);
 
 /// One line with every effective setting, for the start-up log.
 std::string describe(const settings& s);

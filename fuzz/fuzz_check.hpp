@@ -141,10 +141,14 @@ inline void route_and_check(std::string_view method, std::string_view target,
   } else if (const auto* call = std::get_if<server::job_call>(&routed)) {
     check_job_call(*call, rpc, body);
   } else {
-    // A page the server renders itself (/metrics, /readyz): only ever for GET or HEAD.
+    // A page the server renders itself (/metrics, /readyz, /stats, /dashboard): only ever for
+    // GET or HEAD.
     FUZZ_CHECK(method == "GET" || method == "HEAD", target);
     if (std::holds_alternative<server::scrape>(routed)) FUZZ_CHECK(path == "/metrics", target);
     if (std::holds_alternative<server::readiness>(routed)) FUZZ_CHECK(path == "/readyz", target);
+    if (std::holds_alternative<server::stats_page>(routed)) FUZZ_CHECK(path == "/stats", target);
+    if (std::holds_alternative<server::dashboard_page>(routed))
+      FUZZ_CHECK(path == "/dashboard", target);
   }
 }
 

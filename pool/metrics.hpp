@@ -42,6 +42,8 @@ class histogram {
     std::uint64_t sum_ns = 0;
     std::uint64_t count() const noexcept;
     snapshot& operator+=(const snapshot& other) noexcept;
+    /// What was observed between `earlier` and this one (bucket by bucket; never below 0).
+    snapshot& operator-=(const snapshot& earlier) noexcept;
   };
 
   explicit histogram(bool shared = false) noexcept : shared_(shared) {}
@@ -56,6 +58,11 @@ class histogram {
   std::atomic<std::uint64_t> sum_ns_{0};
   bool shared_;
 };
+
+/// The q-quantile (0 < q < 1) in seconds, as Prometheus's histogram_quantile() estimates it:
+/// linear within the bucket that holds it; the largest finite bound if that is +Inf. NaN
+/// when the histogram is empty.
+double quantile(const histogram::snapshot& h, double q) noexcept;
 
 /// One label of a sample: name="value".
 using label = std::pair<std::string_view, std::string_view>;

@@ -189,25 +189,26 @@ std::vector<double> worker_pool::throughput(clock::time_point now) const {
   return rates;
 }
 
+pool_snapshot worker_pool::snapshot() const {
+  pool_snapshot out;
+  out.local.reserve(workers_.size());
+  for (const auto& wk : workers_) out.local.push_back(wk->stats());
+  for (const auto& s : out.local) add_counts(out.total, s);
+  {
+    std::shared_lock lock(backends_mutex_);
+    add_counts(out.total, removed_);
+    for (const auto& r : remotes_) out.remotes.emplace_back(r, r->stats());
+  }
+  for (const auto& [r, s] : out.remotes) add_counts(out.total, s);
+  return out;
+}
+
 void worker_pool::write_metrics(prometheus_writer& w) const {
   const auto now = clock::now();
-  std::vector<worker_stats> stats;
-  stats.reserve(workers_.size());
-  for (const auto& wk : workers_) stats.push_back(wk->stats());
+  const auto [stats, remotes, total] = snapshot();
   const auto rates = throughput(now);
   std::vector<std::string> ids;
   for (std::size_t k = 0; k < stats.size(); ++k) ids.push_back(std::to_string(k));
-
-  worker_stats local_total;
-  for (const auto& s : stats) add_counts(local_total, s);
-  worker_stats total = local_total;  // plus every remote backend, live or removed
-  std::vector<std::pair<std::shared_ptr<remote_backend>, worker_stats>> remotes;
-  {
-    std::shared_lock lock(backends_mutex_);
-    add_counts(total, removed_);
-    for (const auto& r : remotes_) remotes.emplace_back(r, r->stats());
-  }
-  for (const auto& [r, s] : remotes) add_counts(total, s);
 
   // One pool-wide family and one per-worker family (label worker="k") per quantity.
   static constexpr quantity quantities[] = {
@@ -272,6 +273,8 @@ void worker_pool::write_metrics(prometheus_writer& w) const {
   w.sample("poolserver_rejections_total", {{"reason", "no_backend"}},
            rejections(reject_reason::no_backend));
 
+  worker_stats local_total;  // the histograms are of local mailboxes and workers only
+  for (const auto& st : stats) add_counts(local_total, st);
   w.family("poolserver_queue_wait_seconds", "histogram",
            "Time from a job's acceptance into a mailbox until a worker took it out.");
   w.histogram("poolserver_queue_wait_seconds", {}, local_total.queue_wait);

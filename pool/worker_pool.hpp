@@ -48,6 +48,13 @@ struct submit_outcome {
 /// Why a job was turned away, as counted in poolserver_rejections_total.
 enum class reject_reason { queue_full, shutting_down, no_backend };
 
+/// Every backend's counters at one moment.
+struct pool_snapshot {
+  std::vector<worker_stats> local;  ///< per local worker, by index
+  std::vector<std::pair<std::shared_ptr<remote_backend>, worker_stats>> remotes;  ///< live ones
+  worker_stats total;  ///< local workers plus every remote backend, live or removed
+};
+
 class worker_pool {
  public:
   explicit worker_pool(const pool_options& options);
@@ -83,6 +90,8 @@ class worker_pool {
   std::size_t in_flight() const;
   /// A snapshot of one worker's counters.
   worker_stats stats(std::size_t backend) const { return workers_.at(backend)->stats(); }
+  /// Every backend's counters, and the pool-wide totals (which never go back).
+  pool_snapshot snapshot() const;
   std::uint64_t rejections(reject_reason r) const;
   /// Jobs that the strategy's backend refused and another backend took.
   std::uint64_t redispatches() const noexcept {

@@ -6,6 +6,8 @@
 set -euo pipefail
 
 packages=(g++ cmake ninja-build libboost-dev libspdlog-dev nlohmann-json3-dev doctest-dev
+  libcli11-dev  # the command line (config/cli.cpp)
+  libjs-chart.js  # the charts of /dashboard, embedded at build time (server/dashboard/)
   clang libclang-rt-14-dev  # clang and its libFuzzer/sanitizer runtimes: fuzz/run.sh
   libbenchmark-dev libconcurrentqueue-dev)  # micro-benchmarks (bench/)
 if [ "${1:-}" = bench ]; then

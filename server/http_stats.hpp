@@ -20,6 +20,8 @@ class http_stats {
   void connection_rejected() noexcept { pool::shared_add(connections_rejected_); }
   /// Responses sent so far with this status.
   std::uint64_t responses(unsigned status) const noexcept;
+  /// Whole-request times so far.
+  pool::histogram::snapshot request_time() const noexcept { return request_time_.read(); }
   /// Appends the HTTP metric families; `open_connections` is the server's live count.
   void write_metrics(pool::prometheus_writer& w, std::size_t open_connections) const;
 

@@ -1,25 +1,30 @@
-// poolserver: HTTP compute server. Settings come from the environment (see README).
+// poolserver: HTTP compute server. Settings come from flags and the environment (--help).
 
-#include <cstdio>
 #include <exception>
+#include <iostream>
 #include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
+#include "config/cli.hpp"
 #include "config/config.hpp"
+#include "logging/log_setup.hpp"
 #include "server/server.hpp"
 #include "workers/job_registry.hpp"
 #include "workers/square_sum.hpp"
 
-int main() {
-  config::settings settings;
-  try {
-    settings = config::load_from_environment();
-  } catch (const config::config_error& e) {
-    std::fprintf(stderr, "poolserver: %s\n", e.what());
-    return 2;
-  }
-  spdlog::set_level(settings.log_level);
+int main(int argc, char** argv) {
+  const std::vector<std::string> args(argv, argv + argc);
+  const auto cli = config::parse_command_line(
+      args, config::process_environment(), std::thread::hardware_concurrency(), std::cout,
+      std::cerr);
+  if (!cli.run) return cli.exit_code;
+  const config::settings& settings = *cli.run;
+
+  logging::install_default_logger("poolserver", settings);
   spdlog::info("poolserver {} starting: {}, square_sum kernel {}", POOLSERVER_VERSION,
                config::describe(settings), workers::isa_name(workers::active_isa()));
   try {

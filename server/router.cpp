@@ -256,7 +256,10 @@ route_result route(const request_view& req, const router_context& ctx) {
   }
   if (path.empty() || path.front() != '/')
     return error_reply(400, "request target must start with '/'");
-  const bool known = path == "/" || path == "/healthz" || path == "/readyz" || path == "/metrics";
+  // Pages the server answers itself: HEAD is answered like GET (without the body).
+  const bool probe = path == "/healthz" || path == "/readyz" || path == "/metrics" ||
+                     path == "/stats" || path == "/dashboard";
+  const bool known = path == "/" || probe;
   const std::string_view segment = path.substr(1);
   const bool one_segment = segment.find('/') == std::string_view::npos;
   const bool number_like = one_segment && !segment.empty() &&
@@ -268,9 +271,8 @@ route_result route(const request_view& req, const router_context& ctx) {
   if (!known && !number_like && !kind)
     return error_reply(
         404, "no route for " + echo(path) +
-                 "; try /, /<n>, /square_sum?n=<n>, POST /rpc, /metrics, /healthz, /readyz");
-  // HEAD is answered like GET (without the body) where answering has no side effect.
-  const bool probe = path == "/healthz" || path == "/readyz" || path == "/metrics";
+                 "; try /, /<n>, /square_sum?n=<n>, POST /rpc, /metrics, /stats, /dashboard, "
+                 "/healthz, /readyz");
   if (probe && req.method == "HEAD") {
   } else if (!get) {
     return method_not_allowed(probe ? "GET, HEAD" : "GET");
@@ -279,6 +281,8 @@ route_result route(const request_view& req, const router_context& ctx) {
   if (path == "/healthz") return reply{200, R"({"status":"ok"})", "application/json", {}};
   if (path == "/metrics") return scrape{};
   if (path == "/readyz") return readiness{};
+  if (path == "/stats") return stats_page{};
+  if (path == "/dashboard") return dashboard_page{};
   if (path == "/") {
     const auto* fn = ctx.registry.find("square_sum", kind_name);
     if (!fn) return error_reply(404, "square_sum is not available");

@@ -44,15 +44,20 @@ struct job_call {
 struct scrape {};
 /// The request asks whether the server takes work (the server knows whether it drains).
 struct readiness {};
+/// The request asks for /stats, the dashboard's JSON (rendered by the server).
+struct stats_page {};
+/// The request asks for /dashboard, the live page (an asset of the server's).
+struct dashboard_page {};
 
-using route_result = std::variant<reply, job_call, scrape, readiness>;
+using route_result = std::variant<reply, job_call, scrape, readiness, stats_page, dashboard_page>;
 
 struct router_context {
   const workers::job_registry& registry;
   std::uint64_t max_n;  ///< the largest n a job may ask for
 };
 
-/// Routes a request: GET /, /healthz, /readyz, /metrics, /<n>, /<kind>?n=<n>; POST /rpc.
+/// Routes a request: GET /, /healthz, /readyz, /metrics, /stats, /dashboard, /<n>,
+/// /<kind>?n=<n>; POST /rpc.
 route_result route(const request_view& req, const router_context& ctx);
 
 /// The answer to a finished job: 200 with the result and who ran it ("worker": index, or

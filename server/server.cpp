@@ -4,6 +4,8 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
@@ -46,6 +48,7 @@ server::server(const config::settings& settings, workers::job_registry registry)
       sampler_(*io_[0]),
       drain_timer_(*io_[0]),
       signals_(*io_[0]) {
+  if (settings.access_log) access_.emplace(settings.log_format);
   if (settings.actor_port) {
     std::vector<net::io_context*> ios;
     for (auto& io : io_) ios.push_back(io.get());
@@ -188,7 +191,9 @@ void server::do_sample() {
   sampler_.expires_after(sample_period);
   sampler_.async_wait([this](boost::system::error_code ec) {
     if (ec || draining()) return;
-    pool_.sample_throughput(pool::clock::now());
+    const auto now = pool::clock::now();
+    pool_.sample_throughput(now);
+    window_.sample({now, stats_.request_time(), stats_.responses(503)});
     do_sample();
   });
 }
@@ -234,6 +239,109 @@ std::string server::metrics_text() const {
   stats_.write_metrics(w, open);
   if (actors_) actors_->write_metrics(w);
   return out;
+}
+
+std::string server::stats_json() const {
+  using json = nlohmann::json;
+  const auto now = pool::clock::now();
+  const auto [local, remotes, total] = pool_.snapshot();
+  const auto rates = pool_.throughput(now);
+  const auto recent = window_.since({now, stats_.request_time(), stats_.responses(503)});
+
+  json backends = json::array();
+  std::string fullest;  // a mailbox at 90% or more, named for the state's reason
+  for (std::size_t k = 0; k < local.size(); ++k) {
+    const auto& s = local[k];
+    backends.push_back({{"name", "worker " + std::to_string(k)},
+                        {"kind", "worker"},
+                        {"queue_depth", s.queue_depth},
+                        {"capacity", s.capacity},
+                        {"in_flight", s.in_flight},
+                        {"produced", s.produced},
+                        {"consumed", s.consumed},
+                        {"producer_waits", s.producer_waits},
+                        {"consumer_waits", s.consumer_waits},
+                        {"throughput", k + 1 < rates.size() ? rates[k + 1] : 0.0}});
+    if (fullest.empty() && s.capacity > 0 && s.queue_depth * 10 >= s.capacity * 9)
+      fullest = "worker " + std::to_string(k) + "'s mailbox is " +
+                std::to_string(s.queue_depth * 100 / s.capacity) + "% full";
+  }
+  for (const auto& [r, s] : remotes)
+    backends.push_back({{"name", r->name()},
+                        {"kind", "actor"},
+                        {"queue_depth", s.queue_depth},
+                        {"capacity", settings_.actor_max_in_flight},
+                        {"in_flight", s.in_flight},
+                        {"produced", s.produced},
+                        {"consumed", s.consumed},
+                        {"producer_waits", s.producer_waits},
+                        {"consumer_waits", s.consumer_waits},
+                        {"throughput", nullptr}});  // counted with the other actors only
+
+  // The state an operator should see first, and why.
+  std::string state = "ok";
+  std::string reason;
+  if (draining()) {
+    state = "draining";
+    reason = "stopping: finishing accepted requests, taking no new connections";
+  } else if (pool_.backend_count() == 0) {
+    state = "no backends";
+    reason = "no local worker and no actor connected: requests are answered 503";
+  } else if (recent.rejected > 0) {
+    state = "overloaded";
+    reason = fmt::format("{} request(s) answered 503 in the last {:.1f} s", recent.rejected,
+                         recent.seconds);
+  } else if (!fullest.empty()) {
+    state = "overloaded";
+    reason = fullest;
+  }
+
+  const auto answered = recent.requests.count();
+  const auto quantile = [&](double q) -> json {
+    if (answered == 0) return nullptr;
+    return pool::quantile(recent.requests, q);
+  };
+  std::size_t open = 0;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    open = sessions_.size();
+  }
+  const json out{
+      {"version", POOLSERVER_VERSION},
+      {"uptime_seconds", std::chrono::duration<double>(now - born_).count()},
+      {"state", state},
+      {"reason", reason},
+      {"strategy", pool::to_string(settings_.strategy)},
+      {"backpressure",
+       settings_.backpressure == config::backpressure_policy::wait ? "wait" : "reject"},
+      {"threads", settings_.threads},
+      {"actors", remotes.size()},
+      {"io_threads", settings_.io_threads},
+      {"queue_capacity", settings_.queue_capacity},
+      {"connections", open},
+      {"throughput", rates.empty() ? 0.0 : rates[0]},
+      {"latency",
+       {{"window_seconds", recent.seconds},
+        {"requests", answered},
+        {"p50", quantile(0.5)},
+        {"p99", quantile(0.99)}}},
+      {"totals",
+       {{"produced", total.produced},
+        {"consumed", total.consumed},
+        {"producer_waits", total.producer_waits},
+        {"consumer_waits", total.consumer_waits},
+        {"completed", total.completed},
+        {"failed", total.failed},
+        {"cancelled", total.cancelled},
+        {"queue_depth", total.queue_depth},
+        {"in_flight", total.in_flight},
+        {"rejected", pool_.rejections(pool::reject_reason::queue_full) +
+                         pool_.rejections(pool::reject_reason::no_backend) +
+                         pool_.rejections(pool::reject_reason::shutting_down)},
+        {"responses_503", stats_.responses(503)}}},
+      {"backends", std::move(backends)},
+  };
+  return out.dump();
 }
 
 }  // namespace server

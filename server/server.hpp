@@ -21,9 +21,11 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "config/config.hpp"
+#include "server/access_log.hpp"
 #include "server/actor_listener.hpp"
 #include "pool/worker_pool.hpp"
 #include "server/http_stats.hpp"
+#include "server/live_window.hpp"
 #include "server/router.hpp"
 #include "workers/job_registry.hpp"
 
@@ -66,8 +68,13 @@ class server {
   pool::worker_pool& workers() noexcept { return pool_; }
   const router_context& router() const noexcept { return router_; }
   http_stats& stats() noexcept { return stats_; }
+  /// The access log (ACCESS_LOG=1), or null.
+  const access_log* access() const noexcept { return access_ ? &*access_ : nullptr; }
   /// The metrics page, Prometheus text format 0.0.4.
   std::string metrics_text() const;
+  /// The /stats page: one JSON object with the state, the pool's totals, each backend's queue
+  /// and in-flight, throughput and p50/p99 latency over the last few seconds.
+  std::string stats_json() const;
 
   /// Adds a live connection, unless draining or at MAX_CONNECTIONS.
   admission add_session(const std::shared_ptr<session>& s);
@@ -89,6 +96,9 @@ class server {
   const router_context router_;
   pool::worker_pool pool_;
   http_stats stats_;
+  std::optional<access_log> access_;
+  live_window window_;  // the last few seconds, for /stats
+  const pool::clock::time_point born_ = pool::clock::now();
 
   // Before the io_context: handlers it destroys may hold sessions, which unregister here.
   mutable std::mutex sessions_mutex_;  // connect, disconnect, drain and scrape only

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include "server/dashboard_asset.hpp"
 #include "server/response_writer.hpp"
 #include "server/server.hpp"
 
@@ -37,6 +39,12 @@ session::~session() {
 }
 
 void session::start() {
+  if (server_.access()) {
+    access_ = std::make_unique<access_note>();
+    error_code ec;
+    const auto peer = socket_.remote_endpoint(ec);
+    access_->peer = ec ? std::string("-") : fmt::format("{}:{}", peer.address().to_string(), peer.port());
+  }
   // Onto the connection's own io_context (the listener may run on another).
   net::dispatch(socket_.get_executor(), [self = shared_from_this()] {
     switch (self->server_.add_session(self)) {
@@ -144,6 +152,7 @@ void session::reject_malformed() {
   keep_alive_ = false;
   version_ = 11;
   head_ = false;
+  if (access_) *access_ = access_note{std::move(access_->peer), "-", "-", {}, {}, 0};
   answer(error_reply(reader_.error_status(), reader_.error_message()));
 }
 
@@ -152,12 +161,23 @@ void session::handle(request&& req) {
   keep_alive_ = req.keep_alive() && !server_.draining();
   version_ = req.version();
   head_ = req.method() == boost::beast::http::verb::head;
+  if (access_) {
+    access_->method.assign(req.method_string().data(), req.method_string().size());
+    access_->target.assign(req.target().data(), req.target().size());
+    access_->queue_wait.reset();
+    access_->backend_kind = {};
+  }
   auto routed =
       route({to_std(req.method_string()), to_std(req.target()), req.body()}, server_.router());
   if (auto* call = std::get_if<job_call>(&routed)) return submit(std::move(*call));
   if (std::holds_alternative<scrape>(routed))
     return answer(
         reply{200, server_.metrics_text(), "text/plain; version=0.0.4; charset=utf-8", {}});
+  if (std::holds_alternative<stats_page>(routed))
+    return answer(reply{200, server_.stats_json(), "application/json", {{"Cache-Control", "no-store"}}});
+  if (std::holds_alternative<dashboard_page>(routed))
+    return answer(reply{200, std::string(dashboard_html()), "text/html; charset=utf-8",
+                        {{"Cache-Control", "no-cache"}}});
   if (std::holds_alternative<readiness>(routed))
     return answer(server_.draining() ? reply{503, R"({"status":"draining"})", "application/json", {}}
                   : !server_.ready()
@@ -241,6 +261,11 @@ void session::dispatch_job() {
 
 void session::on_job_done(std::uint64_t generation, pool::job_result&& r) {
   if (generation != generation_ || phase_ != phase::running) return;  // answered already
+  if (access_ && r.started) {
+    if (r.actor_pid == 0) access_->queue_wait = r.queue_wait;  // an actor's is in its round trip
+    access_->backend_kind = r.actor_pid != 0 ? "actor" : "worker";
+    access_->backend_id = r.actor_pid != 0 ? static_cast<std::uint64_t>(r.actor_pid) : r.backend;
+  }
   answer(job_reply(call_, r));
 }
 
@@ -258,6 +283,10 @@ void session::answer(reply&& r) {
   // in the next scrape.
   const auto now = clock::now();
   server_.stats().record(r.status, now - started_);
+  if (access_)
+    server_.access()->write({access_->peer, access_->method, access_->target, r.status,
+                             now - started_, access_->queue_wait, access_->backend_kind,
+                             access_->backend_id});
   wake_at(now + write_timeout);
   net::async_write(
       socket_, net::buffer(out_),

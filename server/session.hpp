@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/basic_stream_socket.hpp>
@@ -129,6 +130,17 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<pool::cancel_token> token_;
   pool::clock::time_point room_deadline_{};  // when waiting for room turns into a 503
   std::chrono::microseconds retry_delay_{};
+
+  // ACCESS_LOG=1 only: what the access-log line of the request being answered says.
+  struct access_note {
+    std::string peer;  // the client's address:port, once per connection
+    std::string method;
+    std::string target;
+    std::optional<pool::clock::duration> queue_wait;  // when a job ran
+    std::string_view backend_kind;                    // "worker", "actor", or empty
+    std::uint64_t backend_id = 0;
+  };
+  std::unique_ptr<access_note> access_;  // null while the access log is off
 };
 
 }  // namespace server

@@ -33,7 +33,7 @@ class http_client {
   response request(http::verb method, std::string target, std::string body = {},
                    std::vector<std::pair<std::string, std::string>> fields = {}) {
     send(method, std::move(target), std::move(body), std::move(fields));
-    return read();
+    return read(method == http::verb::head);
   }
   response get(std::string target) { return request(http::verb::get, std::move(target)); }
 
@@ -51,11 +51,14 @@ class http_client {
   /// Writes raw bytes (for malformed requests).
   void send_raw(std::string_view bytes) { net::write(socket_, net::buffer(bytes)); }
 
-  /// Reads the next response.
-  response read() {
-    response res;
-    http::read(socket_, buffer_, res);
-    return res;
+  /// Reads the next response; the answer to HEAD has headers only, whatever its
+  /// Content-Length says.
+  response read(bool head = false) {
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    parser.skip(head);
+    http::read(socket_, buffer_, parser);
+    return parser.release();
   }
 
   /// True once the server has closed the connection (reads EOF).

@@ -77,6 +77,8 @@ TEST_CASE("router: health and metrics") {
   CHECK(health.status == 200);
   CHECK(json::parse(health.body)["status"] == "ok");
   CHECK(std::holds_alternative<server::scrape>(f.get("/metrics")));
+  CHECK(std::holds_alternative<server::stats_page>(f.get("/stats")));
+  CHECK(std::holds_alternative<server::dashboard_page>(f.get("/dashboard")));
 }
 
 TEST_CASE("router: JSON-RPC requests") {

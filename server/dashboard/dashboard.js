@@ -1,0 +1,162 @@
+// The live dashboard: polls /stats, draws the bars and the lines, shows the state.
+// Everything it needs is in this page (Chart.js from Debian's libjs-chart.js is embedded
+// next to it at build time), so it works with no network beyond the server itself.
+(function () {
+  "use strict";
+  const params = new URLSearchParams(location.search);
+  const interval = Math.max(200, Number(params.get("interval")) || 1000);  // ms between polls
+  const historySeconds = Math.max(10, Number(params.get("history")) || 300);
+  const statsUrl = "stats";  // relative: works behind a proxy that adds a path prefix
+
+  const colors = { queue: "#0969da", inFlight: "#8250df", throughput: "#1a7f37",
+                   producer: "#bf5b00", consumer: "#656d76", rejected: "#cf222e",
+                   p50: "#0969da", p99: "#cf222e" };
+  const $ = (id) => document.getElementById(id);
+
+  // The state seen by tests and by curious people: window.poolDashboard.
+  const dash = { updates: 0, errors: 0, first: null, last: null, charts: {} };
+  window.poolDashboard = dash;
+
+  Chart.defaults.animation = false;
+  Chart.defaults.maintainAspectRatio = false;
+  Chart.defaults.font.size = 12;
+
+  const timeAxis = {
+    type: "linear",
+    ticks: { maxRotation: 0, autoSkipPadding: 24,
+             callback: (v) => new Date(v).toLocaleTimeString([], { hour12: false }) },
+  };
+  function lineChart(id, datasets, yTitle) {
+    return new Chart($(id), {
+      type: "line",
+      data: { datasets: datasets.map((d) => ({ label: d.label, data: [], borderColor: d.color,
+                                               backgroundColor: d.color, borderWidth: 2,
+                                               pointRadius: 0, tension: 0.2, spanGaps: false })) },
+      options: { parsing: false, normalized: true, interaction: { mode: "index", intersect: false },
+                 scales: { x: timeAxis, y: { beginAtZero: true, title: { display: true, text: yTitle } } },
+                 plugins: { legend: { position: "bottom" } } },
+    });
+  }
+
+  dash.charts.backends = new Chart($("backends-chart"), {
+    type: "bar",
+    data: { labels: [], datasets: [
+      { label: "queue depth", data: [], backgroundColor: colors.queue },
+      { label: "in flight", data: [], backgroundColor: colors.inFlight },
+    ] },
+    options: { scales: { x: { ticks: { autoSkip: false, maxRotation: 60 } },
+                         y: { beginAtZero: true, suggestedMax: 4, title: { display: true, text: "jobs" } } },
+               plugins: { legend: { position: "bottom" } } },
+  });
+  dash.charts.throughput = lineChart("throughput-chart",
+    [{ label: "jobs/s", color: colors.throughput }], "jobs/s");
+  dash.charts.waits = lineChart("waits-chart",
+    [{ label: "producer waits/s", color: colors.producer },
+     { label: "consumer waits/s", color: colors.consumer },
+     { label: "503/s", color: colors.rejected }], "per second");
+  dash.charts.latency = lineChart("latency-chart",
+    [{ label: "p50", color: colors.p50 }, { label: "p99", color: colors.p99 }], "ms");
+
+  $("interval").textContent = interval >= 1000 ? `${interval / 1000} s` : `${interval} ms`;
+  $("history").textContent = `${Math.round(historySeconds / 60 * 10) / 10} min`;
+
+  const number = (v, digits) => v == null || !isFinite(v) ? "–"
+      : v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  const ms = (seconds) => seconds == null ? null : seconds * 1000;
+
+  // A short label per backend: "w3" for worker 3; "actor 4242" for an actor known by its
+  // pid ("4242@10.0.0.7:51234"), "actor 10.0.0.7:51234" before it has said its pid.
+  function backendLabel(b) {
+    if (b.kind === "worker") return "w" + b.name.replace(/^worker /, "");
+    return "actor " + (b.name.includes("@") ? b.name.split("@")[0] : b.name);
+  }
+
+  function push(chart, t, values) {
+    chart.data.datasets.forEach((d, i) => {
+      d.data.push({ x: t, y: values[i] });
+      while (d.data.length && d.data[0].x < t - historySeconds * 1000) d.data.shift();
+    });
+    // The lines fill the chart from the first poll until the history is full.
+    chart.options.scales.x.min = Math.max(t - historySeconds * 1000, dash.first ?? t);
+    chart.options.scales.x.max = t;
+  }
+
+  function setState(state, reason) {
+    const el = $("state");
+    el.textContent = state;
+    el.className = state.replace(/ /g, "-");
+    $("reason").textContent = reason || "";
+    document.body.dataset.state = state;
+  }
+
+  function render(s, t) {
+    const prev = dash.last;
+    const dt = prev ? (t - prev.t) / 1000 : 0;
+    const rate = (key) => prev && dt > 0 ? Math.max(0, (s.totals[key] - prev.s.totals[key]) / dt) : null;
+    const producerWaits = rate("producer_waits");
+    const consumerWaits = rate("consumer_waits");
+    const rejected = rate("responses_503");
+
+    $("version").textContent = s.version;
+    setState(s.state, s.reason);
+    const config = [
+      `strategy ${s.strategy}`,
+      `${s.threads} worker${s.threads === 1 ? "" : "s"}`,
+      `${s.actors} actor${s.actors === 1 ? "" : "s"}`,
+      `${s.io_threads} IO thread${s.io_threads === 1 ? "" : "s"}`,
+      `queue ${s.queue_capacity}/worker`,
+      `backpressure ${s.backpressure}`,
+      `up ${Math.floor(s.uptime_seconds)} s`,
+    ];
+    $("config").replaceChildren(...config.map((c) => {
+      const span = document.createElement("span");
+      span.textContent = c;
+      return span;
+    }));
+    $("throughput").textContent = number(s.throughput, 1);
+    $("p50").textContent = number(ms(s.latency.p50), 2);
+    $("p99").textContent = number(ms(s.latency.p99), 2);
+    $("in-flight").textContent = number(s.totals.in_flight, 0);
+    $("queued").textContent = number(s.totals.queue_depth, 0);
+    $("producer-waits").textContent = number(producerWaits, 1);
+    $("consumer-waits").textContent = number(consumerWaits, 1);
+    $("rejected").textContent = number(rejected, 1);
+    $("completed").textContent = number(s.totals.completed, 0);
+    $("connections").textContent = number(s.connections, 0);
+
+    const bars = dash.charts.backends;
+    bars.data.labels = s.backends.map(backendLabel);
+    bars.data.datasets[0].data = s.backends.map((b) => b.queue_depth);
+    bars.data.datasets[1].data = s.backends.map((b) => b.in_flight);
+    bars.update();
+
+    push(dash.charts.throughput, t, [s.throughput]);
+    if (prev) push(dash.charts.waits, t, [producerWaits, consumerWaits, rejected]);
+    push(dash.charts.latency, t, [ms(s.latency.p50), ms(s.latency.p99)]);
+    dash.charts.throughput.update();
+    dash.charts.waits.update();
+    dash.charts.latency.update();
+  }
+
+  async function poll() {
+    const t = Date.now();
+    try {
+      const response = await fetch(statsUrl, { cache: "no-store" });
+      if (!response.ok) throw new Error(`/stats answered ${response.status}`);
+      const s = await response.json();
+      dash.first ??= t;
+      render(s, t);
+      dash.last = { s, t };
+      dash.updates += 1;
+      document.body.dataset.updates = String(dash.updates);
+    } catch (e) {
+      dash.errors += 1;
+      // A stopped server, or one draining (its listener is closed): say so, keep the lines.
+      setState("unreachable", `${e.message}; last update ${dash.last
+          ? new Date(dash.last.t).toLocaleTimeString([], { hour12: false }) : "never"}`);
+    } finally {
+      setTimeout(poll, Math.max(0, interval - (Date.now() - t)));
+    }
+  }
+  poll();
+})();

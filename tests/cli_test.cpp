@@ -1,0 +1,200 @@
+#include "config/cli.hpp"
+
+#include <doctest/doctest.h>
+
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using env_map = std::map<std::string, std::string, std::less<>>;
+
+config::env_lookup lookup(const env_map& env) {
+  return [&env](std::string_view name) -> std::optional<std::string> {
+    const auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+struct cli_run {
+  config::cli_outcome outcome;
+  std::string out;
+  std::string err;
+};
+
+cli_run run(std::vector<std::string> args, const env_map& env = {}) {
+  args.insert(args.begin(), "poolserver");
+  std::ostringstream out, err;
+  auto outcome = config::parse_command_line(args, lookup(env), 8, out, err);
+  return {std::move(outcome), out.str(), err.str()};
+}
+
+}  // namespace
+
+TEST_CASE("cli: no arguments reads the environment, as before") {
+  const auto r = run({}, {{"PORT", "4000"}, {"STRATEGY", "p2c"}});
+  REQUIRE(r.outcome.run);
+  CHECK(r.outcome.run->port == 4000);
+  CHECK(r.outcome.run->strategy == pool::strategy_kind::p2c);
+  CHECK(r.out.empty());
+  CHECK(r.err.empty());
+}
+
+TEST_CASE("cli: a flag overrides its variable, in both spellings; others still come from env") {
+  const auto r = run({"--port", "5000", "--strategy=leastbusy", "--log-format", "json"},
+                     {{"PORT", "4000"}, {"STRATEGY", "p2c"}, {"THREADS", "3"}});
+  REQUIRE(r.outcome.run);
+  CHECK(r.outcome.run->port == 5000);
+  CHECK(r.outcome.run->strategy == pool::strategy_kind::leastbusy);
+  CHECK(r.outcome.run->threads == 3);
+  CHECK(r.outcome.run->log_format == config::log_style::json);
+}
+
+TEST_CASE("cli: every setting has a flag that works") {
+  // One valid, non-default value per setting, given as its flag.
+  const env_map values{{"PORT", "0"},
+                       {"HOST", "127.0.0.1"},
+                       {"THREADS", "5"},
+                       {"STRATEGY", "random"},
+                       {"IO_THREADS", "2"},
+                       {"QUEUE_CAPACITY", "64"},
+                       {"MAX_N", "99"},
+                       {"LOG_LEVEL", "debug"},
+                       {"LOG_FORMAT", "json"},
+                       {"ACCESS_LOG", "1"},
+                       {"REQUEST_TIMEOUT_MS", "123"},
+                       {"BACKPRESSURE", "wait"},
+                       {"QUEUE_TIMEOUT_MS", "7"},
+                       {"MAX_CONNECTIONS", "9"},
+                       {"IDLE_TIMEOUT_MS", "11"},
+                       {"HEADER_TIMEOUT_MS", "13"},
+                       {"DRAIN_TIMEOUT_MS", "17"},
+                       {"WORKER_NICE", "3"},
+                       {"ACTOR_PORT", "7001"},
+                       {"ACTOR_HOST", "::1"},
+                       {"ACTOR_TIMEOUT_MS", "19"},
+                       {"ACTOR_MAX_IN_FLIGHT", "23"}};
+  std::vector<std::string> args;
+  for (const auto& s : config::setting_table()) {
+    CAPTURE(s.env);
+    REQUIRE(values.count(s.env) == 1);  // a new setting needs a line above
+    args.push_back(std::string(s.flag) + "=" + values.find(s.env)->second);
+  }
+  CHECK(values.size() == config::setting_table().size());
+  const auto by_flags = run(args);
+  const auto by_env = run({}, values);
+  REQUIRE(by_flags.outcome.run);
+  REQUIRE(by_env.outcome.run);
+  // Flags and variables land in the same settings: compare every effective value.
+  CHECK(config::effective(*by_flags.outcome.run) == config::effective(*by_env.outcome.run));
+  for (const auto& [name, value] : config::effective(*by_flags.outcome.run)) {
+    CAPTURE(name);
+    CHECK(value == values.find(name)->second);
+  }
+}
+
+TEST_CASE("cli: --help lists every setting with its flag, variable, default and allowed values") {
+  const auto r = run({"--help"});
+  CHECK_FALSE(r.outcome.run);
+  CHECK(r.outcome.exit_code == 0);
+  for (const auto& s : config::setting_table()) {
+    CAPTURE(s.env);
+    const auto at = r.out.find(std::string("  ") + std::string(s.flag) + " ");
+    REQUIRE(at != std::string::npos);
+    const auto next = r.out.find("\n  --", at + 1);
+    std::string entry = r.out.substr(at, next == std::string::npos ? next : next - at);
+    // Undo the wrapping before looking for the allowed-values text.
+    std::string flat;
+    for (std::size_t i = 0; i < entry.size(); ++i) {
+      if (entry[i] == '\n') {
+        while (i + 1 < entry.size() && entry[i + 1] == ' ') ++i;
+        flat += ' ';
+      } else {
+        flat += entry[i];
+      }
+    }
+    CHECK(flat.find("env " + std::string(s.env) + ", default " + std::string(s.fallback)) !=
+          std::string::npos);
+    CHECK(flat.find("allowed: " + std::string(s.allowed)) != std::string::npos);
+    CHECK(flat.find(std::string(s.meaning)) != std::string::npos);
+  }
+  CHECK(r.out.find("--version") != std::string::npos);
+  CHECK(r.out.find("--print-config") != std::string::npos);
+}
+
+TEST_CASE("cli: the table's allowed text is what a bad value's error says") {
+  for (const auto& s : config::setting_table()) {
+    CAPTURE(s.env);
+    const auto r = run({std::string(s.flag) + "=bogus"});
+    CHECK_FALSE(r.outcome.run);
+    CHECK(r.outcome.exit_code == 2);
+    CHECK(r.err == "poolserver: " + std::string(s.flag) + ": invalid value 'bogus'; allowed: " +
+                       std::string(s.allowed) + "\n");
+    // From the environment, the message names the variable instead.
+    const auto e = run({}, {{std::string(s.env), "bogus"}});
+    CHECK(e.err.rfind("poolserver: " + std::string(s.env) + ": invalid value 'bogus'", 0) == 0);
+  }
+}
+
+TEST_CASE("cli: --version, unknown flags and a missing value") {
+  const auto v = run({"--version"});
+  CHECK(v.outcome.exit_code == 0);
+  CHECK(v.out == std::string("poolserver ") + POOLSERVER_VERSION + "\n");
+  const auto unknown = run({"--bogus"});
+  CHECK(unknown.outcome.exit_code == 2);
+  CHECK(unknown.err.find("--bogus") != std::string::npos);
+  const auto missing = run({"--port"});
+  CHECK(missing.outcome.exit_code == 2);
+  CHECK(missing.err.find("--port") != std::string::npos);
+  CHECK(run({"extra"}).outcome.exit_code == 2);
+}
+
+TEST_CASE("cli: --print-config shows the effective values, and they read back the same") {
+  const auto r = run({"--print-config", "--threads=-2", "--actor-port", "7000"},
+                     {{"QUEUE_CAPACITY", "256"}, {"THREADS", "1"}});
+  CHECK_FALSE(r.outcome.run);
+  CHECK(r.outcome.exit_code == 0);
+  CHECK(r.out.find("\nTHREADS=6\n") != std::string::npos);  // 8 cores minus 2
+  CHECK(r.out.find("\nQUEUE_CAPACITY=256\n") != std::string::npos);
+  CHECK(r.out.find("\nACTOR_PORT=7000\n") != std::string::npos);
+  // Every line after the comment is NAME=value, one per setting, in table order.
+  env_map read_back;
+  std::istringstream lines(r.out);
+  std::string line;
+  std::vector<std::string> names;
+  while (std::getline(lines, line)) {
+    if (line.starts_with("#")) continue;
+    const auto eq = line.find('=');
+    REQUIRE(eq != std::string::npos);
+    names.push_back(line.substr(0, eq));
+    read_back[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  REQUIRE(names.size() == config::setting_table().size());
+  for (std::size_t i = 0; i < names.size(); ++i) CHECK(names[i] == config::setting_table()[i].env);
+  const auto again = run({}, read_back);
+  REQUIRE(again.outcome.run);
+  CHECK(config::print_config(*again.outcome.run) == r.out);
+  // Unset ACTOR_PORT prints empty, which reads back as unset.
+  const auto off = run({"--print-config"});
+  CHECK(off.out.find("\nACTOR_PORT=\n") != std::string::npos);
+}
+
+TEST_CASE("cli: the table lists each variable load() reads, once") {
+  std::set<std::string, std::less<>> asked;
+  config::load(
+      [&](std::string_view name) -> std::optional<std::string> {
+        asked.emplace(name);
+        return std::nullopt;
+      },
+      4);
+  std::set<std::string, std::less<>> listed;
+  for (const auto& s : config::setting_table()) {
+    CHECK(listed.emplace(s.env).second);
+    CHECK(s.flag.starts_with("--"));
+  }
+  CHECK(asked == listed);
+}

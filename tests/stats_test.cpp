@@ -1,0 +1,187 @@
+// /stats and /dashboard on the real server (ephemeral loopback port), and the pieces behind
+// /stats: histogram quantiles and the live window.
+
+#include <utility>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "server/live_window.hpp"
+#include "test_server.hpp"
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+namespace http = boost::beast::http;
+
+using test::body_of;
+using test::running_server;
+
+TEST_CASE("quantile: interpolates within the bucket, like histogram_quantile()") {
+  pool::histogram h;
+  // 100 observations: 50 in (0.5ms, 1ms], 49 in (1ms, 2.5ms], 1 in (5s, 10s].
+  for (int i = 0; i < 50; ++i) h.observe(800us);
+  for (int i = 0; i < 49; ++i) h.observe(2ms);
+  h.observe(7s);
+  const auto s = h.read();
+  // The 50th of 100 is the last of the first bucket that holds any: its upper bound.
+  CHECK(pool::quantile(s, 0.5) == doctest::Approx(0.001));
+  // The 75th: 25 of 49 into (0.001, 0.0025].
+  CHECK(pool::quantile(s, 0.75) == doctest::Approx(0.001 + 0.0015 * 25.0 / 49.0));
+  // The 99th is the last of the second bucket; the 99.5th lies in (5, 10].
+  CHECK(pool::quantile(s, 0.99) == doctest::Approx(0.0025));
+  CHECK(pool::quantile(s, 0.995) == doctest::Approx(7.5));
+  CHECK(std::isnan(pool::quantile(pool::histogram::snapshot{}, 0.5)));
+  pool::histogram slow;
+  slow.observe(60s);  // beyond the last bound: the +Inf bucket reports the last bound
+  CHECK(pool::quantile(slow.read(), 0.5) == pool::latency_buckets.back());
+}
+
+TEST_CASE("live window: the change over the last few seconds, from samples") {
+  server::live_window w;
+  const auto t0 = pool::clock::now();
+  pool::histogram h;
+  const auto at = [&](std::chrono::milliseconds after, std::uint64_t rejected) {
+    return server::live_window::point{t0 + after, h.read(), rejected};
+  };
+  // Before any sample: everything so far, over no time.
+  h.observe(1ms);
+  auto d = w.since(at(0ms, 2));
+  CHECK(d.seconds == 0);
+  CHECK(d.requests.count() == 1);
+  CHECK(d.rejected == 2);
+
+  w.sample(at(0ms, 2));
+  for (int i = 0; i < 3; ++i) h.observe(1ms);
+  w.sample(at(3000ms, 5));
+  h.observe(1ms);
+  d = w.since(at(4000ms, 6));
+  CHECK(d.seconds == doctest::Approx(4.0));
+  CHECK(d.requests.count() == 4);
+  CHECK(d.rejected == 4);
+
+  // Once a sample is `span` old, the ones before it drop out of the window.
+  w.sample(at(5000ms, 6));
+  w.sample(at(8500ms, 6));
+  d = w.since(at(9000ms, 6));
+  CHECK(d.seconds == doctest::Approx(6.0));  // from the 3000 ms sample
+  CHECK(d.requests.count() == 1);
+  CHECK(d.rejected == 1);
+}
+
+TEST_CASE("stats: /stats is one JSON object with the pool, its backends and its state") {
+  running_server s(3, 64);
+  test::http_client c(s.port);
+  const auto before = body_of(c.get("/stats"));
+  constexpr int jobs = 7;
+  for (int i = 0; i < jobs; ++i) CHECK(c.get("/5000").result_int() == 200);
+  const auto r = c.get("/stats");
+  CHECK(r.result_int() == 200);
+  CHECK(r[http::field::cache_control] == "no-store");
+  const auto after = body_of(r);
+
+  CHECK(after["version"] == POOLSERVER_VERSION);
+  CHECK(after["state"] == "ok");
+  CHECK(after["reason"] == "");
+  CHECK(after["strategy"] == "roundrobin");
+  CHECK(after["threads"] == 3);
+  CHECK(after["actors"] == 0);
+  CHECK(after["queue_capacity"] == 64);
+  CHECK(after["connections"] == 1);
+  CHECK(after["uptime_seconds"].get<double>() >= 0);
+  CHECK(after["throughput"].get<double>() >= 0);
+  for (const char* key : {"produced", "consumed", "completed"})
+    CHECK(after["totals"][key].get<int>() - before["totals"][key].get<int>() == jobs);
+  CHECK(after["totals"]["in_flight"] == 0);
+  CHECK(after["totals"]["queue_depth"] == 0);
+  // The latency covers every answered request so far (no sample has been taken in 0.5 s?
+  // then all of them): at least the 7 jobs and the first /stats.
+  CHECK(after["latency"]["requests"].get<int>() >= jobs + 1);
+  const double p50 = after["latency"]["p50"].get<double>();
+  const double p99 = after["latency"]["p99"].get<double>();
+  CHECK(p50 > 0);
+  CHECK(p99 >= p50);
+
+  const auto& backends = after["backends"];
+  REQUIRE(backends.size() == 3);
+  int produced = 0;
+  for (int k = 0; k < 3; ++k) {
+    CHECK(backends[k]["name"] == "worker " + std::to_string(k));
+    CHECK(backends[k]["kind"] == "worker");
+    CHECK(backends[k]["capacity"] == 64);
+    CHECK(backends[k]["queue_depth"] == 0);
+    produced += backends[k]["produced"].get<int>();
+  }
+  CHECK(produced == after["totals"]["produced"].get<int>());
+
+  // HEAD: the headers of GET, no body.
+  const auto head = c.request(http::verb::head, "/stats");
+  CHECK(head.result_int() == 200);
+  CHECK(head.body().empty());
+  const auto post = c.request(http::verb::post, "/stats", "{}");
+  CHECK(post.result_int() == 405);
+  CHECK(post[http::field::allow] == "GET, HEAD");
+}
+
+TEST_CASE("stats: a full mailbox, then 503s, read as overloaded and say why") {
+  running_server s(1, 1);  // one worker, a mailbox of one
+  test::http_client running(s.port), queued(s.port), refused(s.port), look(s.port);
+  test::occupy_worker_and_mailbox(s, running, queued);
+
+  auto st = body_of(look.get("/stats"));
+  CHECK(st["state"] == "overloaded");
+  CHECK(st["reason"] == "worker 0's mailbox is 100% full");
+  CHECK(st["backends"][0]["queue_depth"] == 1);
+  CHECK(st["backends"][0]["in_flight"] == 2);
+
+  CHECK(refused.get("/block?n=3").result_int() == 503);
+  st = body_of(look.get("/stats"));
+  CHECK(st["state"] == "overloaded");
+  CHECK(st["reason"].get<std::string>().starts_with("1 request(s) answered 503 in the last"));
+  CHECK(st["totals"]["responses_503"] == 1);
+  CHECK(st["totals"]["rejected"] == 1);
+  CHECK(st["totals"]["producer_waits"] == 1);
+
+  s.blocker->release();
+  CHECK(body_of(running.read())["value"] == 1);
+  CHECK(body_of(queued.read())["value"] == 2);
+}
+
+TEST_CASE("stats: a draining server says so") {
+  running_server s(1, 4);
+  CHECK(json::parse(s.srv->stats_json())["state"] == "ok");
+  test::http_client running(s.port);
+  running.send(http::verb::get, "/block?n=1");  // keeps the drain from finishing
+  test::wait_until([&] { return s.srv->workers().stats(0).consumed == 1; });
+  s.srv->stop();
+  test::wait_until([&] { return s.srv->draining(); });
+  const auto st = json::parse(s.srv->stats_json());
+  CHECK(st["state"] == "draining");
+  CHECK(st["reason"].get<std::string>().find("stopping") != std::string::npos);
+  s.blocker->release();
+  CHECK(body_of(running.read())["value"] == 1);
+}
+
+TEST_CASE("stats: /dashboard is one self-contained HTML page") {
+  running_server s;
+  test::http_client c(s.port);
+  const auto r = c.get("/dashboard");
+  CHECK(r.result_int() == 200);
+  CHECK(r[http::field::content_type] == "text/html; charset=utf-8");
+  const auto& page = r.body();
+  CHECK(page.starts_with("<!doctype html>"));
+  CHECK(page.find("</html>") != std::string::npos);
+  // Chart.js and the page's script are inlined, with no placeholder left.
+  CHECK(page.find("Chart.js v") != std::string::npos);
+  CHECK(page.find("poolDashboard") != std::string::npos);
+  CHECK(page.find("@CHART_JS@") == std::string::npos);
+  CHECK(page.find("@DASHBOARD_JS@") == std::string::npos);
+  // Nothing is loaded from elsewhere: no external script, stylesheet or font.
+  CHECK(page.find("<script src") == std::string::npos);
+  CHECK(page.find("<link") == std::string::npos);
+  CHECK(page.find("https://cdn") == std::string::npos);
+  CHECK(c.request(http::verb::head, "/dashboard").result_int() == 200);
+}
