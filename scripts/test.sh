@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # README command 2 (and .ci/run): install what is missing, then build and run the whole
 # test suite three times: release, AddressSanitizer+UBSan, ThreadSanitizer.
-# PRESETS="release" scripts/test.sh runs a subset. Then the libFuzzer targets, 20 s each
+# PRESETS="release" scripts/test.sh runs a subset. Then the libFuzzer targets, 10 s each
 # (FUZZ_SECONDS=60 for longer, FUZZ_SECONDS=0 to skip). Then the benchmark suite in its
 # quick mode, to show it still runs end to end (its numbers are thrown away; BENCH_SMOKE=0
-# skips it). Last, three poolservers behind HAProxy (scripts/cluster.sh --quick, about 10 s;
-# it installs haproxy itself; CLUSTER_SMOKE=0 skips it).
+# skips it). Then three poolservers behind HAProxy (scripts/cluster.sh --quick, about 10 s;
+# it installs haproxy itself; CLUSTER_SMOKE=0 skips it). Last, Prometheus for real: /metrics
+# linted, the alert rules and their unit tests, a real Prometheus scraping a poolserver, the
+# Grafana dashboard's metric names and queries (scripts/prometheus.sh, about 10 s; it installs
+# prometheus itself; PROMETHEUS_SMOKE=0 skips it). And the dashboard in Debian's Chromium
+# (scripts/browser-test.sh, about 15 s; it installs chromium and playwright-core itself;
+# BROWSER_SMOKE=0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh bench
@@ -18,9 +23,9 @@ for preset in ${PRESETS:-release asan tsan}; do
   ctest --preset "$preset" -j "$jobs"
 done
 # Then the fuzz targets for a bounded time each (fuzz/README.md); FUZZ_SECONDS=0 skips them.
-if [ "${FUZZ_SECONDS:-20}" != 0 ]; then
-  echo "=== fuzz: ${FUZZ_SECONDS:-20}s per target" >&2
-  fuzz/run.sh "${FUZZ_SECONDS:-20}"
+if [ "${FUZZ_SECONDS:-10}" != 0 ]; then
+  echo "=== fuzz: ${FUZZ_SECONDS:-10}s per target" >&2
+  fuzz/run.sh "${FUZZ_SECONDS:-10}"
 fi
 # The benchmark suite, quick: every server, load and plot step once (needs the release build).
 if [ "${BENCH_SMOKE:-1}" != 0 ]; then
@@ -40,4 +45,21 @@ if [ "${CLUSTER_SMOKE:-1}" != 0 ]; then
   cmake --preset release >/dev/null
   cmake --build --preset release -j "$jobs" --target poolserver
   scripts/cluster.sh --quick
+fi
+# Prometheus for real: /metrics passes promtool's lint, deploy/alerts.yml passes its unit tests
+# and loads into a real Prometheus, which must count exactly the jobs sent; every metric the
+# alerts and the Grafana dashboard name exists.
+if [ "${PROMETHEUS_SMOKE:-1}" != 0 ]; then
+  echo "=== prometheus: metrics lint, alert rules and their tests, a real Prometheus" >&2
+  cmake --preset release >/dev/null
+  cmake --build --preset release -j "$jobs" --target poolserver
+  scripts/prometheus.sh
+fi
+# The dashboard in a real browser: its charts draw, its numbers move, overload and a stopped
+# server show.
+if [ "${BROWSER_SMOKE:-1}" != 0 ]; then
+  echo "=== browser: /dashboard in Chromium under load" >&2
+  cmake --preset release >/dev/null
+  cmake --build --preset release -j "$jobs" --target poolserver poolactor
+  scripts/browser-test.sh
 fi
