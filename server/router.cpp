@@ -83,23 +83,23 @@ std::optional<std::string> percent_decode(std::string_view s) {
   return out;
 }
 
-// The value of the one `n=` parameter in a query string.
-struct query_n {
+// The value of the one `name=` parameter in a query string.
+struct query_param {
   std::optional<std::string> value;
   std::string error;  // non-empty: the query is malformed
 };
 
-query_n find_n(std::string_view query) {
-  query_n out;
+query_param find_param(std::string_view query, std::string_view name) {
+  query_param out;
   while (!query.empty()) {
     const auto amp = query.find('&');
     const auto pair = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
     const auto eq = pair.find('=');
-    if (pair.substr(0, eq) != "n") continue;  // other parameters are ignored
-    if (out.value) return {std::nullopt, "n is given more than once"};
+    if (pair.substr(0, eq) != name) continue;  // other parameters are ignored
+    if (out.value) return {std::nullopt, std::string(name) + " is given more than once"};
     auto decoded = percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
-    if (!decoded) return {std::nullopt, "n has a malformed percent-escape"};
+    if (!decoded) return {std::nullopt, std::string(name) + " has a malformed percent-escape"};
     out.value = std::move(*decoded);
   }
   return out;
@@ -281,7 +281,17 @@ route_result route(const request_view& req, const router_context& ctx) {
   if (path == "/healthz") return reply{200, R"({"status":"ok"})", "application/json", {}};
   if (path == "/metrics") return scrape{};
   if (path == "/readyz") return readiness{};
-  if (path == "/stats") return stats_page{};
+  if (path == "/stats") {
+    const auto wait = find_param(query, "wait");
+    if (!wait.error.empty()) return error_reply(400, wait.error);
+    if (!wait.value) return stats_page{};
+    const auto max = static_cast<std::uint64_t>(max_stats_wait.count());
+    const auto ms = parse_n(*wait.value, max);
+    if (ms.status)
+      return error_reply(400, "wait must be milliseconds from 0 to " + std::to_string(max) +
+                                  ", got " + echo(*wait.value));
+    return stats_page{std::chrono::milliseconds(ms.n)};
+  }
   if (path == "/dashboard") return dashboard_page{};
   if (path == "/") {
     const auto* fn = ctx.registry.find("square_sum", kind_name);
@@ -295,7 +305,7 @@ route_result route(const request_view& req, const router_context& ctx) {
     if (!fn) return error_reply(404, "square_sum is not available");
     return job_route(kind_name, fn, segment, ctx);
   }
-  auto n = find_n(query);
+  auto n = find_param(query, "n");
   if (!n.error.empty()) return error_reply(400, n.error);
   return job_route(kind_name, kind, n.value.value_or(""), ctx);
 }

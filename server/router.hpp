@@ -2,6 +2,7 @@
 // The router: a pure function from a parsed request to a job to run or a reply to send.
 // No sockets and no Beast types, so every route can be tested (and fuzzed) directly.
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -45,7 +46,14 @@ struct scrape {};
 /// The request asks whether the server takes work (the server knows whether it drains).
 struct readiness {};
 /// The request asks for /stats, the dashboard's JSON (rendered by the server).
-struct stats_page {};
+struct stats_page {
+  /// ?wait=MS: answer after this long, or at once when a drain begins (a long poll, so a
+  /// watcher sees "draining" before the listener is gone). 0: answer now.
+  std::chrono::milliseconds wait{0};
+};
+
+/// The longest ?wait= that /stats accepts.
+inline constexpr std::chrono::milliseconds max_stats_wait{10'000};
 /// The request asks for /dashboard, the live page (an asset of the server's).
 struct dashboard_page {};
 

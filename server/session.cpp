@@ -64,6 +64,10 @@ void session::stop_if_idle() {
   net::post(socket_.get_executor(), [self = shared_from_this()] {
     // The read waiting for the next request becomes the lingering read.
     if (self->phase_ == phase::idle) self->close_gracefully();
+    if (self->phase_ == phase::watching) {
+      self->keep_alive_ = false;
+      self->answer_stats();
+    }
   });
 }
 
@@ -173,8 +177,12 @@ void session::handle(request&& req) {
   if (std::holds_alternative<scrape>(routed))
     return answer(
         reply{200, server_.metrics_text(), "text/plain; version=0.0.4; charset=utf-8", {}});
-  if (std::holds_alternative<stats_page>(routed))
-    return answer(reply{200, server_.stats_json(), "application/json", {{"Cache-Control", "no-store"}}});
+  if (const auto* stats = std::get_if<stats_page>(&routed)) {
+    if (stats->wait.count() == 0 || server_.draining()) return answer_stats();
+    phase_ = phase::watching;  // a long poll: on_deadline() or a drain answers it
+    wake_at(started_ + stats->wait);
+    return read_more();  // a client that leaves is seen, as for a job
+  }
   if (std::holds_alternative<dashboard_page>(routed))
     return answer(reply{200, std::string(dashboard_html()), "text/html; charset=utf-8",
                         {{"Cache-Control", "no-cache"}}});
@@ -293,6 +301,10 @@ void session::answer(reply&& r) {
       [self = shared_from_this()](error_code ec, std::size_t bytes) { self->on_write(ec, bytes); });
 }
 
+void session::answer_stats() {
+  answer(reply{200, server_.stats_json(), "application/json", {{"Cache-Control", "no-store"}}});
+}
+
 void session::on_write(error_code ec, std::size_t) {
   if (phase_ == phase::closed) return;
   if (ec) {
@@ -347,6 +359,8 @@ void session::on_deadline() {
   switch (phase_) {
     case phase::queued:
       return dispatch_job();  // try again for room (503 once the queue timeout is near)
+    case phase::watching:
+      return answer_stats();
     case phase::running:
       // Answer now, near the deadline, even if the job still waits behind a long one; the
       // worker drops it (or stops it between chunks) and its late result is ignored.

@@ -62,7 +62,8 @@ class session : public std::enable_shared_from_this<session> {
   /// is at MAX_CONNECTIONS.
   void start();
   /// Draining: closes the connection if it waits for a request; a request being received
-  /// or answered is finished first (then the connection closes).
+  /// or answered is finished first (then the connection closes); a /stats long poll is
+  /// answered now (saying "draining").
   void stop_if_idle();
   /// Drain deadline: answers the job in progress 503 now and cancels it.
   void cancel_for_shutdown();
@@ -73,6 +74,7 @@ class session : public std::enable_shared_from_this<session> {
     reading,  // receiving a request
     queued,   // waiting for room in a mailbox (BACKPRESSURE=wait)
     running,  // the job is in a mailbox or running
+    watching, // a /stats?wait= long poll: answered at its deadline or when a drain begins
     writing,  // the answer is being written
     closing,  // lingering after our FIN
     closed,   // the socket is closed; pending handlers just return
@@ -90,6 +92,8 @@ class session : public std::enable_shared_from_this<session> {
   void on_job_done(std::uint64_t generation, pool::job_result&& r);
   void client_gone();
   void answer(reply&& r);
+  /// The /stats answer, now.
+  void answer_stats();
   void on_write(boost::system::error_code ec, std::size_t bytes);
   /// After the answer: FIN, then linger until the client's EOF or the linger timeout.
   void close_gracefully();
@@ -134,8 +138,8 @@ class session : public std::enable_shared_from_this<session> {
   // ACCESS_LOG=1 only: what the access-log line of the request being answered says.
   struct access_note {
     std::string peer;  // the client's address:port, once per connection
-    std::string method;
-    std::string target;
+    std::string method = "-";  // "-" until a request has been read
+    std::string target = "-";
     std::optional<pool::clock::duration> queue_wait;  // when a job ran
     std::string_view backend_kind;                    // "worker", "actor", or empty
     std::uint64_t backend_id = 0;

@@ -185,3 +185,31 @@ TEST_CASE("stats: /dashboard is one self-contained HTML page") {
   CHECK(page.find("https://cdn") == std::string::npos);
   CHECK(c.request(http::verb::head, "/dashboard").result_int() == 200);
 }
+
+TEST_CASE("stats: ?wait= holds the answer for that long, and a drain answers it at once") {
+  running_server s(1, 4);
+  test::http_client c(s.port);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = c.get("/stats?wait=150");
+  CHECK(r.result_int() == 200);
+  CHECK(std::chrono::steady_clock::now() - t0 >= 150ms);
+  CHECK(body_of(r)["state"] == "ok");
+  CHECK(r.keep_alive());
+
+  CHECK(c.get("/stats?wait=abc").result_int() == 400);
+  CHECK(c.get("/stats?wait=10001").result_int() == 400);
+  CHECK(c.get("/stats?wait=1&wait=2").result_int() == 400);
+  CHECK(c.get("/stats?wait=0").result_int() == 200);
+
+  // A watcher waiting 10 s hears of the drain at once, and the server still stops.
+  test::http_client watcher(s.port);
+  watcher.send(http::verb::get, "/stats?wait=10000");
+  test::wait_until([&] { return json::parse(s.srv->stats_json())["connections"] == 2; });
+  t0 = std::chrono::steady_clock::now();
+  s.srv->stop();
+  r = watcher.read();
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  CHECK(r.result_int() == 200);
+  CHECK(body_of(r)["state"] == "draining");
+  CHECK_FALSE(r.keep_alive());
+}

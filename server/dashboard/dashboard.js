@@ -14,7 +14,7 @@
   const $ = (id) => document.getElementById(id);
 
   // The state seen by tests and by curious people: window.poolDashboard.
-  const dash = { updates: 0, errors: 0, first: null, last: null, charts: {} };
+  const dash = { updates: 0, errors: 0, first: null, last: null, seen: new Set(), charts: {} };
   window.poolDashboard = dash;
 
   Chart.defaults.animation = false;
@@ -138,24 +138,33 @@
     dash.charts.latency.update();
   }
 
+  // A long poll: the server holds `stats?wait=` until the interval is over, or answers at
+  // once when it starts draining, so the page sees "draining" before the listener closes.
   async function poll() {
-    const t = Date.now();
+    const asked = Date.now();
+    const url = dash.last ? `${statsUrl}?wait=${interval}` : statsUrl;
     try {
-      const response = await fetch(statsUrl, { cache: "no-store" });
+      const response = await fetch(url, { cache: "no-store" });
       if (!response.ok) throw new Error(`/stats answered ${response.status}`);
       const s = await response.json();
+      const t = Date.now();
       dash.first ??= t;
       render(s, t);
       dash.last = { s, t };
       dash.updates += 1;
+      dash.seen.add(s.state);
       document.body.dataset.updates = String(dash.updates);
+      setTimeout(poll, 0);
     } catch (e) {
       dash.errors += 1;
-      // A stopped server, or one draining (its listener is closed): say so, keep the lines.
-      setState("unreachable", `${e.message}; last update ${dash.last
-          ? new Date(dash.last.t).toLocaleTimeString([], { hour12: false }) : "never"}`);
-    } finally {
-      setTimeout(poll, Math.max(0, interval - (Date.now() - t)));
+      dash.seen.add("unreachable");
+      // A stopped server, or one whose drain closed its listener: say so, keep the lines.
+      const last = dash.last
+          ? `last update ${new Date(dash.last.t).toLocaleTimeString([], { hour12: false })}` +
+            (dash.last.s.state === "ok" ? "" : `, which said: ${dash.last.s.state}`)
+          : "no update yet";
+      setState("unreachable", `${e.message}; ${last}`);
+      setTimeout(poll, Math.max(0, interval - (Date.now() - asked)));
     }
   }
   poll();

@@ -3,8 +3,9 @@
 // Starts poolserver (16 workers, mailboxes of 2, an actor port) and one poolactor on
 // 127.0.0.1, opens /dashboard, and checks that it shows the pool (17 bars: 16 workers and
 // the actor), that under load its four charts draw, its numbers move and its state turns
-// "overloaded", and that a stopped server shows as "unreachable". Saves a screenshot taken
-// under load. Every process it starts is stopped on exit; the whole run is bounded.
+// "overloaded", and that a stopped server shows "draining", then "unreachable". Saves a
+// screenshot taken under load. Every process it starts is stopped on exit; the whole run is
+// bounded.
 //
 //   node tests/browser/dashboard.test.mjs --server BIN --actor BIN [--screenshot FILE]
 import { spawn } from "node:child_process";
@@ -186,7 +187,7 @@ if (others.length) fail(`load got statuses other than 200 and 503: ${JSON.string
 if (!statuses[200] || !statuses[503]) fail(`expected both 200s and 503s: ${JSON.stringify(statuses)}`);
 say(`load: ${total} requests, ${JSON.stringify(statuses)}`);
 
-// --- a stopped server shows as unreachable ---------------------------------------------
+// --- a stopped server shows draining, then unreachable ---------------------------------
 agent.destroy();
 const exited = new Promise((r) => server.child.on("exit", (code, signal) => r({ code, signal })));
 server.child.kill("SIGTERM");
@@ -194,10 +195,15 @@ const end = await exited;
 if (end.code !== 0) fail(`poolserver exited with ${end.code ?? end.signal} after SIGTERM`);
 await until("state 'unreachable' once the server stopped", () =>
   page.evaluate(() => document.body.dataset.state === "unreachable"), 5_000);
+// The long poll held at the SIGTERM was answered at once, saying so.
+const seen = await page.evaluate(() => [...window.poolDashboard.seen]);
+if (!seen.includes("draining")) fail(`the page never showed 'draining' (states seen: ${seen})`);
+const reason = await page.evaluate(() => document.getElementById("reason").textContent);
+if (!reason.includes("which said: draining")) fail(`the unreachable state does not say it was draining: ${reason}`);
 // The failed polls are logged by the browser as errors; anything else is a page bug.
 const real = pageErrors.filter((e) => !/Failed to load resource|Failed to fetch|ERR_CONNECTION_REFUSED/.test(e));
 if (real.length) fail(`errors in the page: ${real.join(" | ")}`);
-say("stopped server: state unreachable; no script errors");
+say(`stopped server: states seen ${seen.join(", ")}; then '${reason}'; no script errors`);
 
 clearTimeout(watchdog);
 await cleanup();
