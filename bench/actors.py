@@ -99,15 +99,7 @@ def main():
         "| job | pool | requests/s | ratio to local | p99 (ms) | p99 ratio to local |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for t in TARGETS:
-        base_rps = suite.median([r["rps"] for r in results[("local", t)]])
-        base_p99 = suite.median([r["p99"] for r in results[("local", t)]])
-        for name in POOLS:
-            rps = [r["rps"] for r in results[(name, t)]]
-            p99 = [r["p99"] / 1000 for r in results[(name, t)]]
-            lines.append(
-                f"| GET {t} | {name} | {suite.spread(rps)} | {suite.median(rps) / base_rps:.2f} | "
-                f"{suite.spread(p99, '{:.2f}')} | {suite.median(p99) * 1000 / base_p99:.2f} |")
+    lines += suite.ratio_rows(results, POOLS, TARGETS, "local")
     lines.append("")
     Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))

@@ -74,6 +74,23 @@ def spread(values, fmt="{:.0f}"):
     return f"{fmt.format(median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
 
 
+def ratio_rows(results, names, targets, baseline):
+    """Markdown rows `| GET target | name | req/s | ratio | p99 ms | p99 ratio |` from
+    results[(name, target)] (lists of wrk() results): medians (min-max), ratios of medians
+    against `baseline`."""
+    rows = []
+    for t in targets:
+        base_rps = median([r["rps"] for r in results[(baseline, t)]])
+        base_p99 = median([r["p99"] for r in results[(baseline, t)]])
+        for name in names:
+            rps = [r["rps"] for r in results[(name, t)]]
+            p99 = [r["p99"] / 1000 for r in results[(name, t)]]
+            rows.append(
+                f"| GET {t} | {name} | {spread(rps)} | {median(rps) / base_rps:.2f} | "
+                f"{spread(p99, '{:.2f}')} | {median(p99) * 1000 / base_p99:.2f} |")
+    return rows
+
+
 def free_port():
     with socket.socket() as s:
         s.bind((HOST, 0))

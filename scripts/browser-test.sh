@@ -32,18 +32,12 @@ fail() { echo "browser: FAILED: $*" >&2; exit 1; }
 
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
-command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+command -v node >/dev/null || missing+=(nodejs)
 if [ ${#missing[@]} -gt 0 ]; then
-  say "installing: ${missing[*]}"
-  sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || fail "need root (or sudo) to install ${missing[*]}"
-    sudo=(sudo -n)
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -q
-  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+  scripts/apt-install.sh "${missing[@]}" || fail "could not install ${missing[*]}"
 fi
+# NodeSource's nodejs carries npm; Debian's does not.
+command -v npm >/dev/null || scripts/apt-install.sh npm || fail "could not install npm"
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || fail "playwright-core needs Node.js 20 or newer; node is $(node --version)"
 

@@ -26,6 +26,7 @@
 # Environment: REQUESTS (default 37), DEADLINE (default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh  # stop_groups, show_logs
 
 usage() { echo "usage: scripts/prometheus.sh [--help]   (environment: REQUESTS, DEADLINE)"; }
 while [ $# -gt 0 ]; do
@@ -44,32 +45,14 @@ fail() { echo "prometheus: FAILED: $*" >&2; exit 1; }
 
 # --- what it needs -------------------------------------------------------------------------
 install_missing() {
-  local missing=() sudo=() guard=""
+  local missing=()
   { command -v prometheus && command -v promtool; } >/dev/null || missing+=(prometheus)
   command -v python3 >/dev/null || missing+=(python3)
   command -v curl >/dev/null || missing+=(curl)
   [ ${#missing[@]} -eq 0 ] && return 0
   say "installing: ${missing[*]}"
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || fail "need root (or sudo) to install ${missing[*]}"
-    sudo=(sudo -n)
-  fi
-  # The prometheus package starts its own service (on :9090, scraping itself) unless
-  # policy-rc.d forbids it; forbid it for this install, as Debian's container images do.
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
-    "${sudo[@]}" chmod 755 /usr/sbin/policy-rc.d
-    guard=1
-  fi
-  # (env: sudo does not pass DEBIAN_FRONTEND on by itself)
-  local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get) rc=0
-  # apt-get update only when the package lists do not know a package yet.
-  timeout 600 "${apt[@]}" install -y -q --no-install-recommends "${missing[@]}" </dev/null ||
-    { timeout 300 "${apt[@]}" update -q </dev/null &&
-      timeout 600 "${apt[@]}" install -y -q --no-install-recommends "${missing[@]}" </dev/null; } ||
-    rc=$?
-  [ -z "$guard" ] || "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
-  [ "$rc" = 0 ] || fail "could not install ${missing[*]}"
+  # (the package's own service, on :9090, is kept from starting: scripts/apt-install.sh)
+  scripts/apt-install.sh "${missing[@]}" || fail "could not install ${missing[*]}"
   { command -v prometheus && command -v promtool; } >/dev/null ||
     fail "the prometheus package did not install prometheus and promtool"
 }
@@ -92,28 +75,12 @@ watchdog=""
 helper="" # pid of the running Python step's `timeout` wrapper
 
 cleanup() {
-  local status=$? pid alive
+  local status=$?
   trap - EXIT INT TERM USR1
   [ -z "$watchdog" ] || kill -TERM "$watchdog" 2>/dev/null || true
   [ -z "$helper" ] || kill -TERM "$helper" 2>/dev/null || true
-  # A `timeout` wrapper passes the signal on to the process it runs.
-  for pid in "${wrappers[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in $(seq 50); do # up to 5 s to exit
-    alive=0
-    for pid in "${wrappers[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for pid in "${wrappers[@]}"; do
-    # Each wrapper leads its own process group: the group's id is the wrapper's pid.
-    kill -0 "$pid" 2>/dev/null && { kill -KILL -- "-$pid" 2>/dev/null || true; }
-  done
-  wait 2>/dev/null || true
-  if [ "$status" != 0 ]; then
-    for f in "$work"/*.log; do
-      [ -s "$f" ] && { echo "--- last lines of $(basename "$f")" >&2; tail -n 15 "$f" >&2; }
-    done
-  fi
+  stop_groups "${wrappers[@]}"
+  [ "$status" = 0 ] || show_logs "$work"
   rm -rf "$work"
   exit "$status"
 }

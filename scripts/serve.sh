@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # README command 1: install what is missing, build the release binary, start the server.
-# Settings come from the environment (PORT, THREADS, STRATEGY, ...; see README).
+# Settings come from the environment (PORT, THREADS, STRATEGY, ...) or from flags, which
+# are passed on: scripts/serve.sh --threads 3 --strategy p2c (see --help and the README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release --target poolserver poolactor  # poolactor: see "Remote actors"
-exec build/release/server/poolserver
+exec build/release/server/poolserver "$@"

@@ -248,35 +248,34 @@ std::string server::stats_json() const {
   const auto rates = pool_.throughput(now);
   const auto recent = window_.since({now, stats_.request_time(), stats_.responses(503)});
 
+  // One bar of the dashboard: a backend's counters; throughput is null for an actor (the
+  // pool measures actors' throughput together only).
   json backends = json::array();
+  const auto add_backend = [&](const std::string& name, std::string_view kind,
+                               const pool::worker_stats& s, std::uint64_t capacity,
+                               json throughput) {
+    backends.push_back({{"name", name},
+                        {"kind", kind},
+                        {"queue_depth", s.queue_depth},
+                        {"capacity", capacity},
+                        {"in_flight", s.in_flight},
+                        {"produced", s.produced},
+                        {"consumed", s.consumed},
+                        {"producer_waits", s.producer_waits},
+                        {"consumer_waits", s.consumer_waits},
+                        {"throughput", std::move(throughput)}});
+  };
   std::string fullest;  // a mailbox at 90% or more, named for the state's reason
   for (std::size_t k = 0; k < local.size(); ++k) {
     const auto& s = local[k];
-    backends.push_back({{"name", "worker " + std::to_string(k)},
-                        {"kind", "worker"},
-                        {"queue_depth", s.queue_depth},
-                        {"capacity", s.capacity},
-                        {"in_flight", s.in_flight},
-                        {"produced", s.produced},
-                        {"consumed", s.consumed},
-                        {"producer_waits", s.producer_waits},
-                        {"consumer_waits", s.consumer_waits},
-                        {"throughput", k + 1 < rates.size() ? rates[k + 1] : 0.0}});
+    const auto name = "worker " + std::to_string(k);
+    add_backend(name, "worker", s, s.capacity, k + 1 < rates.size() ? rates[k + 1] : 0.0);
     if (fullest.empty() && s.capacity > 0 && s.queue_depth * 10 >= s.capacity * 9)
-      fullest = "worker " + std::to_string(k) + "'s mailbox is " +
-                std::to_string(s.queue_depth * 100 / s.capacity) + "% full";
+      fullest = name + "'s mailbox is " + std::to_string(s.queue_depth * 100 / s.capacity) +
+                "% full";
   }
   for (const auto& [r, s] : remotes)
-    backends.push_back({{"name", r->name()},
-                        {"kind", "actor"},
-                        {"queue_depth", s.queue_depth},
-                        {"capacity", settings_.actor_max_in_flight},
-                        {"in_flight", s.in_flight},
-                        {"produced", s.produced},
-                        {"consumed", s.consumed},
-                        {"producer_waits", s.producer_waits},
-                        {"consumer_waits", s.consumer_waits},
-                        {"throughput", nullptr}});  // counted with the other actors only
+    add_backend(r->name(), "actor", s, settings_.actor_max_in_flight, nullptr);
 
   // The state an operator should see first, and why.
   std::string state = "ok";
