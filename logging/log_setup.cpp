@@ -1,5 +1,6 @@
 #include "logging/log_setup.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <iterator>
 #include <string>
@@ -14,7 +15,18 @@
 namespace logging {
 
 void append_json_string(spdlog::memory_buf_t& dest, std::string_view text) {
-  // nlohmann's dump does the escaping; replace keeps a line valid whatever a client sent.
+  // Most text (paths, addresses, our own messages) is printable ASCII with nothing to
+  // escape: copied as it is.
+  const bool plain = std::all_of(text.begin(), text.end(), [](char c) {
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  });
+  if (plain) {
+    dest.push_back('"');
+    dest.append(text.data(), text.data() + text.size());
+    dest.push_back('"');
+    return;
+  }
+  // Otherwise nlohmann's dump escapes; replace keeps a line valid whatever a client sent.
   const auto quoted = nlohmann::json(std::string(text))
                           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   dest.append(quoted.data(), quoted.data() + quoted.size());

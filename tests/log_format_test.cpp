@@ -113,3 +113,14 @@ TEST_CASE("log: access lines carry method, path, status, duration, queue wait an
   CHECK_FALSE(objects[1].contains("queue_wait_ms"));
   CHECK(objects[2].at("backend").is_null());
 }
+
+TEST_CASE("log: JSON strings are written as nlohmann-json writes them, plain or escaped") {
+  for (const std::string text : {"", "plain /path?n=1&x=y 127.0.0.1:80", "quote \"", "back\\slash",
+                                 "tab\t", "del \x7f", "caf\xc3\xa9", "bad \xff", "\x01"}) {
+    CAPTURE(text);
+    spdlog::memory_buf_t buf;
+    logging::append_json_string(buf, text);
+    CHECK(std::string(buf.data(), buf.size()) ==
+          nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
+}
