@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Is the request path slower than at an older commit? Builds poolserver at REV in a
+# temporary git worktree (release preset), then runs it and the working tree's release
+# binary in turn, RUNS times each, under `wrk -t1 -c50 -d4s` on PATH (loopback, THREADS=2),
+# and prints each run, the medians and their ratio (this tree / REV).
+#
+#   bench/compare_commits.sh REV [PATH] [RUNS]     # e.g. bench/compare_commits.sh 95b1c6e /0 5
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -ge 1 ] || { echo "usage: bench/compare_commits.sh REV [PATH] [RUNS]" >&2; exit 2; }
+rev=$1
+path=${2:-/0}
+runs=${3:-5}
+new=build/release/server/poolserver
+[ -x "$new" ] || { echo "build the release preset first ($new is missing)" >&2; exit 1; }
+command -v wrk >/dev/null || scripts/apt-install.sh wrk
+
+tree=$(mktemp -d)
+trap 'git worktree remove --force "$tree" 2>/dev/null || rm -rf "$tree"' EXIT
+git worktree add -q --detach "$tree" "$rev"
+(cd "$tree" && cmake --preset release >/dev/null && cmake --build --preset release --target poolserver >/dev/null)
+old=$tree/build/release/server/poolserver
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+# One run: start the binary, wait for /healthz, load it, stop it; prints requests/s.
+run() {
+  PORT=$port HOST=127.0.0.1 THREADS=2 LOG_LEVEL=warn "$1" >/dev/null 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+  wrk -t1 -c50 -d4s "http://127.0.0.1:$port$path" | awk '/Requests\/sec/ {print $2}'
+  kill -TERM "$pid"
+  wait "$pid" || { echo "poolserver exited non-zero" >&2; exit 1; }
+}
+results=()
+for i in $(seq "$runs"); do
+  a=$(run "$old"); b=$(run "$new")
+  echo "run $i: $rev $a req/s, this tree $b req/s" >&2
+  results+=("$a $b")
+done
+printf '%s\n' "${results[@]}" | python3 -c '
+import statistics, sys
+rows = [tuple(map(float, l.split())) for l in sys.stdin if l.strip()]
+old = statistics.median(r[0] for r in rows); new = statistics.median(r[1] for r in rows)
+print(f"GET '"$path"', THREADS=2, wrk -t1 -c50 -d4s, {len(rows)} alternating runs: "
+      f"'"$rev"' {old:.0f} req/s, this tree {new:.0f} req/s (medians): ratio {new / old:.2f}")'
