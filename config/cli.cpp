@@ -18,7 +18,7 @@ constexpr std::string_view description =
     "Every setting is a flag or an environment variable; a flag overrides the variable.\n"
     "An empty value counts as unset. Endpoints, metrics and examples: README.md.";
 
-// The placeholder --help shows after a flag: what kind of value it takes.
+// The value name --help shows after a flag (--port N): what kind of value it takes.
 std::string value_name(const setting_info& s) {
   if (s.allowed.starts_with("milliseconds")) return "MS";
   if (s.allowed.starts_with("an integer") || s.allowed.starts_with("a power of two")) return "N";

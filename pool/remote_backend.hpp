@@ -17,7 +17,7 @@ class remote_backend : public backend {
   /// accepting a job to its answer. No local mailbox: queue_depth, capacity and
   /// consumer_waits stay 0.
   virtual worker_stats stats() const = 0;
-  /// Its name in metrics and logs, unique among live ones (e.g. "4242@10.0.0.7:51234").
+  /// Its name in metrics and logs, unique among live ones (its address, e.g. "10.0.0.7:51234").
   virtual const std::string& name() const = 0;
 };
 

@@ -63,7 +63,7 @@ worker_pool::worker_pool(const pool_options& options)
     workers_.push_back(std::make_unique<worker>(i, options.queue_capacity, options.worker_nice));
     backends_.push_back(workers_.back().get());
   }
-  samples_.push_back({clock::now(), finished_counts()});
+  samples_.add(clock::now(), finished_counts());
 }
 
 worker_pool::~worker_pool() {
@@ -163,25 +163,20 @@ std::uint64_t worker_pool::rejections(reject_reason r) const {
 }
 
 void worker_pool::sample_throughput(clock::time_point now) {
-  sample s{now, finished_counts()};
-  std::lock_guard lock(samples_mutex_);
-  samples_.push_back(std::move(s));
-  // Keep the newest sample that is at least a window old as the front, nothing older.
-  while (samples_.size() > 2 && samples_[1].at <= now - throughput_window) samples_.pop_front();
+  samples_.add(now, finished_counts());
 }
 
 std::vector<double> worker_pool::throughput(clock::time_point now) const {
   const auto current = finished_counts();
   // current: one count per local worker, then the remote backends' together.
   std::vector<double> rates(current.size(), 0.0);
-  std::lock_guard lock(samples_mutex_);
-  // sample_throughput() keeps the newest sample at least a window old at the front (or the
-  // first sample, early on): the rate is over one window plus at most one sampling period.
-  const sample* base = &samples_.front();
-  const double dt = std::chrono::duration<double>(now - base->at).count();
+  // The rate is over one window plus at most one sampling period (the constructor took the
+  // first sample, so there is always one).
+  const auto [at, base] = *samples_.oldest();
+  const double dt = std::chrono::duration<double>(now - at).count();
   if (dt <= 0) return rates;
   for (std::size_t k = 0; k < current.size(); ++k) {
-    const auto delta = current[k] > base->finished[k] ? current[k] - base->finished[k] : 0;
+    const auto delta = current[k] > base[k] ? current[k] - base[k] : 0;
     const double rate = static_cast<double>(delta) / dt;
     rates[0] += rate;
     if (k + 1 < rates.size()) rates[k + 1] = rate;

@@ -16,6 +16,7 @@
 #include "pool/job.hpp"
 #include "pool/metrics.hpp"
 #include "pool/remote_backend.hpp"
+#include "pool/sample_window.hpp"
 #include "pool/strategy.hpp"
 #include "pool/worker.hpp"
 
@@ -110,10 +111,6 @@ class worker_pool {
   void write_metrics(prometheus_writer& w) const;
 
  private:
-  struct sample {
-    clock::time_point at;
-    std::vector<std::uint64_t> finished;  // per local worker, then remote backends together
-  };
   submit_outcome offer(std::span<backend* const> backends, job& j);
   std::vector<std::uint64_t> finished_counts() const;
   /// Counters of the remote backends, live and removed, summed.
@@ -137,8 +134,8 @@ class worker_pool {
   std::atomic<std::uint64_t> rejected_empty_{0};
   std::atomic<std::uint64_t> redispatched_{0};
 
-  mutable std::mutex samples_mutex_;  // scrape and sampler only, never the job path
-  std::deque<sample> samples_;
+  // Finished counts: per local worker, then remote backends together.
+  sample_window<std::vector<std::uint64_t>> samples_{throughput_window};
 };
 
 }  // namespace pool

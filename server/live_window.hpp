@@ -4,11 +4,10 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
-#include <mutex>
 
 #include "pool/job_clock.hpp"
 #include "pool/metrics.hpp"
+#include "pool/sample_window.hpp"
 
 namespace server {
 
@@ -31,13 +30,12 @@ class live_window {
   static constexpr std::chrono::seconds span{5};
 
   /// Records a sample; keeps the newest one at least `span` old, nothing older.
-  void sample(const point& p);
+  void sample(const point& p) { points_.add(p.at, p); }
   /// The change from the oldest kept sample to `now` (everything since start-up, early on).
   delta since(const point& now) const;
 
  private:
-  mutable std::mutex mutex_;  // the sampler timer and /stats requests only
-  std::deque<point> points_;
+  pool::sample_window<point> points_{span};
 };
 
 }  // namespace server

@@ -97,8 +97,8 @@ TEST_CASE("stats: /stats is one JSON object with the pool, its backends and its 
     CHECK(after["totals"][key].get<int>() - before["totals"][key].get<int>() == jobs);
   CHECK(after["totals"]["in_flight"] == 0);
   CHECK(after["totals"]["queue_depth"] == 0);
-  // The latency covers every answered request so far (no sample has been taken in 0.5 s?
-  // then all of them): at least the 7 jobs and the first /stats.
+  // The latency window reaches back at least 5 s (to start-up, this early): it holds the 7
+  // jobs and the first /stats.
   CHECK(after["latency"]["requests"].get<int>() >= jobs + 1);
   const double p50 = after["latency"]["p50"].get<double>();
   const double p99 = after["latency"]["p99"].get<double>();
@@ -174,7 +174,7 @@ TEST_CASE("stats: /dashboard is one self-contained HTML page") {
   const auto& page = r.body();
   CHECK(page.starts_with("<!doctype html>"));
   CHECK(page.find("</html>") != std::string::npos);
-  // Chart.js and the page's script are inlined, with no placeholder left.
+  // Chart.js and the page's script are inlined: no @NAME@ marker of embed.cmake is left.
   CHECK(page.find("Chart.js v") != std::string::npos);
   CHECK(page.find("poolDashboard") != std::string::npos);
   CHECK(page.find("@CHART_JS@") == std::string::npos);

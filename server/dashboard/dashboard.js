@@ -14,7 +14,8 @@
   const $ = (id) => document.getElementById(id);
 
   // The state seen by tests and by curious people: window.poolDashboard.
-  const dash = { updates: 0, errors: 0, first: null, last: null, seen: new Set(), charts: {} };
+  const dash = { updates: 0, errors: 0, first: null, last: null, asked: null, seen: new Set(),
+                 charts: {} };
   window.poolDashboard = dash;
 
   Chart.defaults.animation = false;
@@ -64,11 +65,9 @@
       : v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
   const ms = (seconds) => seconds == null ? null : seconds * 1000;
 
-  // A short label per backend: "w3" for worker 3; "actor 4242" for an actor known by its
-  // pid ("4242@10.0.0.7:51234"), "actor 10.0.0.7:51234" before it has said its pid.
+  // A short label per backend: "w3" for worker 3, "actor 10.0.0.7:51234" for an actor.
   function backendLabel(b) {
-    if (b.kind === "worker") return "w" + b.name.replace(/^worker /, "");
-    return "actor " + (b.name.includes("@") ? b.name.split("@")[0] : b.name);
+    return b.kind === "worker" ? "w" + b.name.replace(/^worker /, "") : "actor " + b.name;
   }
 
   function push(chart, t, values) {
@@ -143,8 +142,10 @@
   async function poll() {
     const asked = Date.now();
     const url = dash.last ? `${statsUrl}?wait=${interval}` : statsUrl;
+    dash.asked = asked;  // when the request in flight was sent (null: none)
     try {
       const response = await fetch(url, { cache: "no-store" });
+      dash.asked = null;
       if (!response.ok) throw new Error(`/stats answered ${response.status}`);
       const s = await response.json();
       const t = Date.now();
@@ -156,6 +157,7 @@
       document.body.dataset.updates = String(dash.updates);
       setTimeout(poll, 0);
     } catch (e) {
+      dash.asked = null;
       dash.errors += 1;
       dash.seen.add("unreachable");
       // A stopped server, or one whose drain closed its listener: say so, keep the lines.

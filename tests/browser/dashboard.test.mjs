@@ -189,6 +189,13 @@ say(`load: ${total} requests, ${JSON.stringify(statuses)}`);
 
 // --- a stopped server shows draining, then unreachable ---------------------------------
 agent.destroy();
+// SIGTERM while the server holds one of the page's long polls (500 ms each): sent 100 to
+// 300 ms ago, so the server has read it and has not answered it yet.
+await until("a long poll held by the server", () => page.evaluate(() => {
+  const asked = window.poolDashboard.asked;
+  const age = asked === null ? -1 : Date.now() - asked;
+  return age >= 100 && age <= 300;
+}), 5_000);
 const exited = new Promise((r) => server.child.on("exit", (code, signal) => r({ code, signal })));
 server.child.kill("SIGTERM");
 const end = await exited;
