@@ -28,6 +28,10 @@ void http_stats::write_metrics(pool::prometheus_writer& w, std::size_t open_conn
            connections_rejected_.load(std::memory_order_relaxed));
   w.family("poolserver_http_connections", "gauge", "TCP connections open now.");
   w.sample("poolserver_http_connections", {}, static_cast<std::uint64_t>(open_connections));
+  w.family("poolserver_http_handler_errors_total", "counter",
+           "IO handlers that threw: each dropped its own connection and the server went on. "
+           "Any is a bug; the log says what was thrown.");
+  w.sample("poolserver_http_handler_errors_total", {}, handler_errors());
   w.family("poolserver_request_seconds", "histogram",
            "Whole-request time: request read until its response was handed to the socket.");
   w.histogram("poolserver_request_seconds", {}, request_time_.read());

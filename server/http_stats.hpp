@@ -18,6 +18,11 @@ class http_stats {
   void connection_accepted() noexcept { pool::shared_add(connections_accepted_); }
   /// Counts a connection answered 503 because MAX_CONNECTIONS were open.
   void connection_rejected() noexcept { pool::shared_add(connections_rejected_); }
+  /// Counts an IO handler that threw: its connection was dropped, the server went on.
+  void handler_failed() noexcept { pool::shared_add(handler_errors_); }
+  std::uint64_t handler_errors() const noexcept {
+    return handler_errors_.load(std::memory_order_relaxed);
+  }
   /// Responses sent so far with this status.
   std::uint64_t responses(unsigned status) const noexcept;
   /// Whole-request times so far.
@@ -30,6 +35,7 @@ class http_stats {
   std::array<std::atomic<std::uint64_t>, max_status> responses_{};
   std::atomic<std::uint64_t> connections_accepted_{0};
   std::atomic<std::uint64_t> connections_rejected_{0};
+  std::atomic<std::uint64_t> handler_errors_{0};
   pool::histogram request_time_{/*shared=*/true};  // every IO thread records here
 };
 

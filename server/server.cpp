@@ -5,9 +5,9 @@
 #include <vector>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
 
 #include "server/listen.hpp"
 #include "server/session.hpp"
@@ -114,7 +114,22 @@ void server::run_io(net::io_context& io) {
   // wake their workers once, behind those handlers (pool/wake_batch.hpp).
   pool::wake_batch wakes([&] { net::post(io, [&wakes] { wakes.flush(); }); });
   pool::wake_batch::scope deferring(wakes);
-  io.run();
+  // A handler that throws loses its own connection (its operations, and with them the
+  // session, are dropped as the exception unwinds); the thread and every other connection
+  // go on: run() may be called again after an exception, without restart().
+  for (;;) {
+    try {
+      io.run();
+      return;
+    } catch (const std::exception& e) {
+      stats_.handler_failed();
+      spdlog::error("an IO handler threw ({}): its connection was dropped; please report this",
+                    e.what());
+    } catch (...) {
+      stats_.handler_failed();
+      spdlog::error("an IO handler threw: its connection was dropped; please report this");
+    }
+  }
 }
 
 void server::stop() {
@@ -156,7 +171,7 @@ void server::finish_drain() {
   drain_timer_.cancel();
   signals_.cancel();
   if (actors_) actors_->stop();  // no request waits for their jobs any more
-  keep_running_.clear();  // the other io_contexts return from run() once idle
+  keep_running_.clear();         // the other io_contexts return from run() once idle
 }
 
 std::vector<std::shared_ptr<session>> server::live_sessions() const {
@@ -271,8 +286,8 @@ std::string server::stats_json() const {
     const auto name = "worker " + std::to_string(k);
     add_backend(name, "worker", s, s.capacity, k + 1 < rates.size() ? rates[k + 1] : 0.0);
     if (fullest.empty() && s.capacity > 0 && s.queue_depth * 10 >= s.capacity * 9)
-      fullest = name + "'s mailbox is " + std::to_string(s.queue_depth * 100 / s.capacity) +
-                "% full";
+      fullest =
+          name + "'s mailbox is " + std::to_string(s.queue_depth * 100 / s.capacity) + "% full";
   }
   for (const auto& [r, s] : remotes)
     add_backend(r->name(), "actor", s, settings_.actor_max_in_flight, nullptr);

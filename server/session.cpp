@@ -43,7 +43,8 @@ void session::start() {
     access_ = std::make_unique<access_note>();
     error_code ec;
     const auto peer = socket_.remote_endpoint(ec);
-    access_->peer = ec ? std::string("-") : fmt::format("{}:{}", peer.address().to_string(), peer.port());
+    access_->peer =
+        ec ? std::string("-") : fmt::format("{}:{}", peer.address().to_string(), peer.port());
   }
   // Onto the connection's own io_context (the listener may run on another).
   net::dispatch(socket_.get_executor(), [self = shared_from_this()] {
@@ -112,6 +113,7 @@ void session::on_read(error_code ec, std::size_t bytes) {
     if (ec != net::error::eof) spdlog::debug("read: {}", ec.message());
     switch (phase_) {
       case phase::reading:  // part of a request, then EOF: malformed, and answered so
+        if (interim_) return close_now();  // one write at a time: the 100 is still going out
         if (ec == net::error::eof && reader_.at_eof() == request_reader::state::failed)
           return reject_malformed();
         return close_now();
@@ -126,7 +128,10 @@ void session::on_read(error_code ec, std::size_t bytes) {
   }
   // Fits: the read asked for at most the room there was, and room only grows meanwhile.
   buffer_.commit(net::buffer_copy(buffer_.prepare(bytes), net::buffer(chunk_.data(), bytes)));
-  if (phase_ == phase::idle || phase_ == phase::reading) return parse();
+  if (phase_ == phase::idle || phase_ == phase::reading) {
+    if (interim_) return read_more();  // parsed once the 100 Continue is out
+    return parse();
+  }
   read_more();  // pipelined bytes, served after this answer; reading on watches for EOF
 }
 
@@ -140,6 +145,10 @@ void session::parse() {
       return handle(reader_.take());
     case request_reader::state::failed:
       return reject_malformed();
+    case request_reader::state::continue_expected:
+      if (first_byte_ == clock::time_point{}) first_byte_ = clock::now();
+      wake_at(first_byte_ + server_.settings().header_timeout);
+      return expect_continue();
     case request_reader::state::need_more:
       // The whole request (headers and body) must arrive within HEADER_TIMEOUT_MS of its
       // first byte: a client sending a byte a second is dropped. (A request that comes in
@@ -148,6 +157,44 @@ void session::parse() {
       wake_at(first_byte_ + server_.settings().header_timeout);
       return read_more();
   }
+}
+
+void session::expect_continue() {
+  const auto& h = reader_.header();
+  // A request line that fails without its body (no such route, a method it does not allow)
+  // is answered now, so the client need not send the body (RFC 9110 10.1.1); the body is
+  // not read, so the connection closes after the answer.
+  auto early = route({to_std(h.method_string()), to_std(h.target()), {}}, server_.router());
+  if (auto* r = std::get_if<reply>(&early); r && (r->status == 404 || r->status == 405)) {
+    started_ = clock::now();
+    keep_alive_ = false;
+    version_ = h.version();
+    head_ = h.method() == boost::beast::http::verb::head;
+    if (access_) {
+      access_->method.assign(h.method_string().data(), h.method_string().size());
+      access_->target.assign(h.target().data(), h.target().size());
+      access_->queue_wait.reset();
+      access_->backend_kind = {};
+    }
+    return answer(std::move(*r));
+  }
+  static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+  interim_ = true;
+  net::async_write(
+      socket_, net::buffer(continue_line.data(), continue_line.size()),
+      [self = shared_from_this()](error_code ec, std::size_t) { self->on_continue_written(ec); });
+  read_more();  // the body comes now
+}
+
+void session::on_continue_written(error_code ec) {
+  interim_ = false;
+  if (phase_ != phase::reading) return;  // closed meanwhile (deadline, drain, client gone)
+  if (ec) {
+    spdlog::debug("write: {}", ec.message());
+    return close_now();
+  }
+  if (buffer_.size() > 0) return parse();  // the body that came meanwhile
+  read_more();
 }
 
 void session::reject_malformed() {
@@ -184,13 +231,15 @@ void session::handle(request&& req) {
     return read_more();  // a client that leaves is seen, as for a job
   }
   if (std::holds_alternative<dashboard_page>(routed))
-    return answer(reply{200, std::string(dashboard_html()), "text/html; charset=utf-8",
+    return answer(reply{200,
+                        std::string(dashboard_html()),
+                        "text/html; charset=utf-8",
                         {{"Cache-Control", "no-cache"}}});
   if (std::holds_alternative<readiness>(routed))
-    return answer(server_.draining() ? reply{503, R"({"status":"draining"})", "application/json", {}}
-                  : !server_.ready()
-                      ? reply{503, R"({"status":"no backends"})", "application/json", {}}
-                      : reply{200, R"({"status":"ready"})", "application/json", {}});
+    return answer(
+        server_.draining() ? reply{503, R"({"status":"draining"})", "application/json", {}}
+        : !server_.ready() ? reply{503, R"({"status":"no backends"})", "application/json", {}}
+                           : reply{200, R"({"status":"ready"})", "application/json", {}});
   answer(std::move(std::get<reply>(routed)));
 }
 

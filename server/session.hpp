@@ -70,14 +70,14 @@ class session : public std::enable_shared_from_this<session> {
 
  private:
   enum class phase {
-    idle,     // waiting for the first byte of the next request
-    reading,  // receiving a request
-    queued,   // waiting for room in a mailbox (BACKPRESSURE=wait)
-    running,  // the job is in a mailbox or running
-    watching, // a /stats?wait= long poll: answered at its deadline or when a drain begins
-    writing,  // the answer is being written
-    closing,  // lingering after our FIN
-    closed,   // the socket is closed; pending handlers just return
+    idle,      // waiting for the first byte of the next request
+    reading,   // receiving a request
+    queued,    // waiting for room in a mailbox (BACKPRESSURE=wait)
+    running,   // the job is in a mailbox or running
+    watching,  // a /stats?wait= long poll: answered at its deadline or when a drain begins
+    writing,   // the answer is being written
+    closing,   // lingering after our FIN
+    closed,    // the socket is closed; pending handlers just return
   };
 
   void next_request();
@@ -92,6 +92,10 @@ class session : public std::enable_shared_from_this<session> {
   void on_job_done(std::uint64_t generation, pool::job_result&& r);
   void client_gone();
   void answer(reply&& r);
+  /// `Expect: 100-continue`: the final status now when the request line alone fails,
+  /// else `100 Continue` and go on reading the body.
+  void expect_continue();
+  void on_continue_written(boost::system::error_code ec);
   /// The /stats answer, now.
   void answer_stats();
   void on_write(boost::system::error_code ec, std::size_t bytes);
@@ -118,6 +122,7 @@ class session : public std::enable_shared_from_this<session> {
   bool keep_alive_ = false;  // of the request being answered
   bool keep_open_ = false;   // after the response being written
   bool head_ = false;        // the request is HEAD: answer without a body
+  bool interim_ = false;     // a `100 Continue` is being written: parse once it is out
   unsigned version_ = 11;
 
   // The one timer: wake_ is when on_deadline() must run; armed_ when the outstanding wait
@@ -137,7 +142,7 @@ class session : public std::enable_shared_from_this<session> {
 
   // ACCESS_LOG=1 only: what the access-log line of the request being answered says.
   struct access_note {
-    std::string peer;  // the client's address:port, once per connection
+    std::string peer;          // the client's address:port, once per connection
     std::string method = "-";  // "-" until a request has been read
     std::string target = "-";
     std::optional<pool::clock::duration> queue_wait;  // when a job ran
