@@ -26,7 +26,8 @@ void http_stats::write_metrics(pool::prometheus_writer& w, std::size_t open_conn
            "Connections answered 503 and closed because MAX_CONNECTIONS were open.");
   w.sample("poolserver_http_connections_rejected_total", {},
            connections_rejected_.load(std::memory_order_relaxed));
-  w.family("poolserver_http_connections", "gauge", "TCP connections open now.");
+  w.family("poolserver_http_connections", "gauge",
+           "TCP connections open now (those being refused with a 503 included).");
   w.sample("poolserver_http_connections", {}, static_cast<std::uint64_t>(open_connections));
   w.family("poolserver_http_handler_errors_total", "counter",
            "IO handlers that threw: each dropped its own connection and the server went on. "

@@ -159,11 +159,14 @@ void server::on_drain_deadline(const boost::system::error_code& ec) {
   if (ec) return;  // every connection finished in time
   drain_expired_.store(true, std::memory_order_release);
   const auto live = live_sessions();
-  spdlog::warn("drain timeout: cancelling the jobs of {} connection(s)", live.size());
-  for (const auto& s : live) {
-    s->cancel_for_shutdown();
-    s->stop_if_idle();
-  }
+  spdlog::warn(
+      "drain timeout: closing {} connection(s) whatever they are doing (jobs in progress are "
+      "answered 503 and cancelled) and every actor link",
+      live.size());
+  // Whatever a client or an actor does, the process ends now: every connection and every
+  // link is closed, and the last one to go finishes the drain.
+  for (const auto& s : live) s->terminate();
+  if (actors_) actors_->stop();
 }
 
 void server::finish_drain() {
@@ -215,13 +218,20 @@ void server::do_sample() {
 
 admission server::add_session(const std::shared_ptr<session>& s) {
   std::lock_guard lock(sessions_mutex_);
+  // Every open socket is counted (and closed by a drain), the ones being refused too.
+  const bool full = sessions_.size() >= settings_.max_connections;
+  sessions_.emplace(s.get(), s);
   if (draining()) return admission::draining;
-  if (sessions_.size() >= settings_.max_connections) {
+  if (full) {
     stats_.connection_rejected();
     return admission::full;
   }
-  sessions_.emplace(s.get(), s);
   return admission::admitted;
+}
+
+std::size_t server::open_connections() const {
+  std::lock_guard lock(sessions_mutex_);
+  return sessions_.size();
 }
 
 void server::remove_session(const session* s) {
@@ -246,12 +256,7 @@ std::string server::metrics_text() const {
             {"queue_capacity", capacity}},
            std::uint64_t{1});
   pool_.write_metrics(w);
-  std::size_t open = 0;
-  {
-    std::lock_guard lock(sessions_mutex_);
-    open = sessions_.size();
-  }
-  stats_.write_metrics(w, open);
+  stats_.write_metrics(w, open_connections());
   if (actors_) actors_->write_metrics(w);
   return out;
 }
@@ -315,11 +320,7 @@ std::string server::stats_json() const {
     if (answered == 0) return nullptr;
     return pool::quantile(recent.requests, q);
   };
-  std::size_t open = 0;
-  {
-    std::lock_guard lock(sessions_mutex_);
-    open = sessions_.size();
-  }
+  const auto open = open_connections();
   const json out{
       {"version", POOLSERVER_VERSION},
       {"uptime_seconds", std::chrono::duration<double>(now - born_).count()},

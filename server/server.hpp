@@ -21,9 +21,9 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "config/config.hpp"
+#include "pool/worker_pool.hpp"
 #include "server/access_log.hpp"
 #include "server/actor_listener.hpp"
-#include "pool/worker_pool.hpp"
 #include "server/http_stats.hpp"
 #include "server/live_window.hpp"
 #include "server/router.hpp"
@@ -76,9 +76,13 @@ class server {
   /// and in-flight, throughput and p50/p99 latency over the last few seconds.
   std::string stats_json() const;
 
-  /// Adds a live connection, unless draining or at MAX_CONNECTIONS.
+  /// Counts a new open connection and says whether it may send requests (not when
+  /// draining or past MAX_CONNECTIONS: then it is answered and closed, still counted).
   admission add_session(const std::shared_ptr<session>& s);
+  /// The connection's socket is closed.
   void remove_session(const session* s);
+  /// Sockets open now.
+  std::size_t open_connections() const;
 
  private:
   /// Runs one io_context on this thread, coalescing the wake-ups of the workers it feeds.

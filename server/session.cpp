@@ -35,7 +35,7 @@ session::session(tcp_socket&& socket, server& owner)
     : socket_(std::move(socket)), timer_(socket_.get_executor()), server_(owner) {}
 
 session::~session() {
-  server_.remove_session(this);
+  if (registered_) server_.remove_session(this);
 }
 
 void session::start() {
@@ -48,7 +48,9 @@ void session::start() {
   }
   // Onto the connection's own io_context (the listener may run on another).
   net::dispatch(socket_.get_executor(), [self = shared_from_this()] {
-    switch (self->server_.add_session(self)) {
+    const auto admitted = self->server_.add_session(self);
+    self->registered_ = true;  // counted as open, whatever the answer
+    switch (admitted) {
       case admission::admitted:
         return self->next_request();
       case admission::draining:
@@ -72,13 +74,22 @@ void session::stop_if_idle() {
   });
 }
 
-void session::cancel_for_shutdown() {
+void session::terminate() {
   net::post(socket_.get_executor(), [self = shared_from_this()] {
-    if (self->phase_ != phase::running && self->phase_ != phase::queued) return;
-    if (self->token_) self->token_->cancel(pool::stop_reason::shutdown);
-    self->pending_ = pool::job{};
-    self->keep_alive_ = false;
-    self->answer(cancelled_reply(self->call_, pool::stop_reason::shutdown));
+    if (self->phase_ == phase::closed) return;
+    if (self->phase_ == phase::running || self->phase_ == phase::queued) {
+      if (self->token_) self->token_->cancel(pool::stop_reason::shutdown);
+      self->pending_ = pool::job{};
+      self->keep_alive_ = false;
+      self->prepare_answer(cancelled_reply(self->call_, pool::stop_reason::shutdown));
+      // Whatever the socket takes now, without waiting: a client that does not read may
+      // not hold the process past its drain deadline.
+      error_code ec;
+      self->socket_.non_blocking(true, ec);
+      if (!ec) self->socket_.write_some(net::buffer(self->out_), ec);
+      if (!ec) self->socket_.shutdown(tcp_socket::shutdown_send, ec);
+    }
+    self->close_now();
   });
 }
 
@@ -86,6 +97,7 @@ void session::next_request() {
   if (server_.draining()) return close_gracefully();
   phase_ = phase::idle;
   if (buffer_.size() > 0) return parse();  // a pipelined request is already here
+  if (buffer_.capacity() > keep_capacity) buffer_.shrink_to_fit();
   if (peer_done_) return close_now();
   wake_at(clock::now() + server_.settings().idle_timeout);
   read_more();
@@ -257,14 +269,14 @@ void session::submit(job_call&& call) {
   pending_.method = call_.kind;  // what a remote actor is sent instead
   pending_.arg = call_.n;
   pending_.token = token_;
-  // The work guard keeps this io_context running until the answer is posted back.
-  pending_.done = [self = shared_from_this(), generation,
-                   guard =
-                       net::make_work_guard(socket_.get_executor())](pool::job_result&& r) mutable {
-    net::post(guard.get_executor(),
-              [self = std::move(self), generation, r = std::move(r)]() mutable {
-                self->on_job_done(generation, std::move(r));
-              });
+  // Weak: the session lives by its socket's operations, never by its job. A client that
+  // left is closed, uncounted and gone at once, even while an actor still holds its job;
+  // the late result then finds nobody (the job itself was cancelled when the client left).
+  pending_.done = [weak = weak_from_this(), executor = socket_.get_executor(),
+                   generation](pool::job_result&& r) mutable {
+    net::post(executor, [weak = std::move(weak), generation, r = std::move(r)]() mutable {
+      if (const auto self = weak.lock()) self->on_job_done(generation, std::move(r));
+    });
   };
   room_deadline_ = std::min(started_ + cfg.queue_timeout, token_->deadline());
   retry_delay_ = first_retry;
@@ -334,6 +346,14 @@ void session::client_gone() {
 
 void session::answer(reply&& r) {
   phase_ = phase::writing;
+  prepare_answer(r);
+  wake_at(clock::now() + write_timeout);
+  net::async_write(
+      socket_, net::buffer(out_),
+      [self = shared_from_this()](error_code ec, std::size_t bytes) { self->on_write(ec, bytes); });
+}
+
+void session::prepare_answer(const reply& r) {
   keep_open_ = keep_alive_ && !server_.draining() && !peer_done_;
   write_response(out_, r, {version_, keep_open_, head_});
   // Counted as the response is handed to the socket, so a client that has read it sees it
@@ -344,10 +364,6 @@ void session::answer(reply&& r) {
     server_.access()->write({access_->peer, access_->method, access_->target, r.status,
                              now - started_, access_->queue_wait, access_->backend_kind,
                              access_->backend_id});
-  wake_at(now + write_timeout);
-  net::async_write(
-      socket_, net::buffer(out_),
-      [self = shared_from_this()](error_code ec, std::size_t bytes) { self->on_write(ec, bytes); });
 }
 
 void session::answer_stats() {
@@ -361,6 +377,7 @@ void session::on_write(error_code ec, std::size_t) {
     return close_now();
   }
   if (!keep_open_) return close_gracefully();
+  if (out_.capacity() > keep_capacity) std::string().swap(out_);
   next_request();
 }
 
@@ -384,6 +401,7 @@ void session::close_now() {
   error_code ec;
   socket_.close(ec);  // pending operations end with operation_aborted
   timer_.cancel();
+  if (std::exchange(registered_, false)) server_.remove_session(this);
 }
 
 void session::wake_at(clock::time_point t) {

@@ -54,6 +54,9 @@ class session : public std::enable_shared_from_this<session> {
   /// Bytes asked of one read. Reads land here and are then appended to the request
   /// buffer: a read may be outstanding while the buffer is consumed, which would move it.
   static constexpr std::size_t read_chunk = 2048;
+  /// Response and request buffers larger than this are given back once their message is
+  /// done, so an idle keep-alive connection that once fetched a big page holds no memory.
+  static constexpr std::size_t keep_capacity = 16 * 1024;
 
   session(tcp_socket&& socket, server& owner);
   ~session();
@@ -65,8 +68,9 @@ class session : public std::enable_shared_from_this<session> {
   /// or answered is finished first (then the connection closes); a /stats long poll is
   /// answered now (saying "draining").
   void stop_if_idle();
-  /// Drain deadline: answers the job in progress 503 now and cancels it.
-  void cancel_for_shutdown();
+  /// Drain deadline: answers the job in progress 503 (as far as the socket takes it without
+  /// waiting), cancels it, and closes the connection whatever its phase.
+  void terminate();
 
  private:
   enum class phase {
@@ -92,6 +96,8 @@ class session : public std::enable_shared_from_this<session> {
   void on_job_done(std::uint64_t generation, pool::job_result&& r);
   void client_gone();
   void answer(reply&& r);
+  /// Serialises the answer into out_ and counts it (status, latency, access log).
+  void prepare_answer(const reply& r);
   /// `Expect: 100-continue`: the final status now when the request line alone fails,
   /// else `100 Continue` and go on reading the body.
   void expect_continue();
@@ -101,7 +107,8 @@ class session : public std::enable_shared_from_this<session> {
   void on_write(boost::system::error_code ec, std::size_t bytes);
   /// After the answer: FIN, then linger until the client's EOF or the linger timeout.
   void close_gracefully();
-  /// Closes the socket now; every pending operation ends with operation_aborted.
+  /// Closes the socket now; every pending operation ends with operation_aborted. The
+  /// connection stops counting as open here, not when the last handler lets go of it.
   void close_now();
   /// Sets the one deadline of the current phase; on_deadline() runs when it passes.
   void wake_at(pool::clock::time_point t);
@@ -123,6 +130,7 @@ class session : public std::enable_shared_from_this<session> {
   bool keep_open_ = false;   // after the response being written
   bool head_ = false;        // the request is HEAD: answer without a body
   bool interim_ = false;     // a `100 Continue` is being written: parse once it is out
+  bool registered_ = false;  // counted among the server's open connections
   unsigned version_ = 11;
 
   // The one timer: wake_ is when on_deadline() must run; armed_ when the outstanding wait

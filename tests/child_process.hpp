@@ -109,6 +109,14 @@ class child {
       if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
     return 0;
   }
+  /// Resident memory now (VmRSS), in KiB; 0 if unreadable.
+  long rss_kib() const {
+    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+    std::string line;
+    while (std::getline(status, line))
+      if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+    return 0;
+  }
   const std::string& output() const { return output_; }
 
  private:
@@ -123,7 +131,11 @@ struct server_process {
   child proc;
   unsigned short port = 0;
 
-  explicit server_process(std::vector<std::string> env) : proc(with_defaults(std::move(env))) {
+  /// `binary` and `args`: run the server through another program, e.g. prlimit.
+  explicit server_process(std::vector<std::string> env,
+                          const std::string& binary = POOLSERVER_BINARY,
+                          const std::vector<std::string>& args = {})
+      : proc(with_defaults(std::move(env)), binary, args) {
     const std::string marker = "listening on http://127.0.0.1:";
     REQUIRE(proc.read_until(marker));
     REQUIRE(proc.read_until("\n"));

@@ -1,14 +1,19 @@
 // What a hostile review broke (issue 13), each against a real server on a loopback port:
-// trailers that made Beast throw out of an IO thread, Expect: 100-continue left unanswered.
+// trailers that made Beast throw out of an IO thread, drains held open by clients and actors,
+// Expect: 100-continue left unanswered, connections counted after their socket closed, and
+// memory kept by idle keep-alive connections.
 
 #include <utility>
 
 #include <doctest/doctest.h>
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <string>
 #include <thread>
 
+#include "fake_actor.hpp"
 #include "test_server.hpp"
 
 using test::body_of;
@@ -30,6 +35,15 @@ std::string chunked_get_with_trailer(std::string_view target, std::size_t traile
   return "GET " + std::string(target) +
          " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-Trailer: " +
          std::string(trailer_bytes, 'a') + "\r\n\r\n";
+}
+
+/// Runs until the server's run() has returned; how long that took after stop().
+std::chrono::milliseconds time_drain(running_server& s) {
+  const auto start = std::chrono::steady_clock::now();
+  s.srv->stop();
+  s.thread.join();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               start);
 }
 
 }  // namespace
@@ -110,4 +124,70 @@ TEST_CASE("Expect: 100-continue gets 100 Continue before the body, then the answ
     const auto r10 = d.read();
     CHECK(r10.result_int() == 200);  // the first response, not a 100
   }
+}
+
+TEST_CASE("a client that closed its socket stops counting at once, even while its job runs") {
+  running_server s(1, 8);
+  {
+    http_client c(s.port);
+    c.send(http::verb::get, "/block?n=1");  // the job holds the worker until released
+    test::wait_until([&] { return s.srv->workers().stats(0).consumed == 1; });
+    CHECK(s.srv->open_connections() == 1);
+  }
+  // The job still runs (it ignores cancellation); the connection is gone all the same.
+  test::wait_until([&] { return s.srv->open_connections() == 0; });
+  CHECK(s.metric("poolserver_http_connections") == 1);  // the scrape's own connection
+  CHECK(s.srv->workers().in_flight() == 1);
+  s.blocker->release();
+  test::wait_until([&] { return s.srv->workers().in_flight() == 0; });
+}
+
+TEST_CASE("drain: at DRAIN_TIMEOUT_MS every connection is closed, whatever its phase") {
+  auto cfg = test::test_settings();
+  cfg.drain_timeout = 300ms;
+  cfg.header_timeout = 60s;  // before: the drain waited for these
+  cfg.idle_timeout = 60s;
+  running_server s(cfg);
+
+  http_client trickling(s.port);  // a request that never finishes arriving
+  trickling.send_raw("GET /1 HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+  // A client that asks for big answers and does not read them: the writes stall.
+  http_client deaf(s.port);
+  const int small = 4096;
+  ::setsockopt(deaf.socket().native_handle(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  std::string pipelined;
+  for (int i = 0; i < 64; ++i) pipelined += "GET /dashboard HTTP/1.1\r\nHost: x\r\n\r\n";
+  deaf.send_raw(pipelined);
+  http_client spinning(s.port);  // a job that runs until cancelled
+  spinning.send(http::verb::get, "/spin?n=1");
+  test::wait_until([&] { return s.srv->workers().in_flight() == 1; });
+  test::wait_until([&] { return s.srv->open_connections() == 3; });
+
+  const auto took = time_drain(s);
+  CHECK(took >= 300ms);
+  CHECK(took < 3s);  // before: the 60 s header timeout or the 30 s write timeout
+  CHECK(trickling.closed_by_server());
+  const auto r = spinning.read();
+  CHECK(r.result_int() == 503);
+  CHECK(s.srv->open_connections() == 0);
+}
+
+TEST_CASE("drain: an actor holding a job does not keep the process past DRAIN_TIMEOUT_MS") {
+  auto cfg = test::test_settings();
+  cfg.threads = 0;
+  cfg.actor_port = 0;
+  cfg.actor_timeout = 60s;  // before: the drain waited for the actor to time out
+  cfg.drain_timeout = 300ms;
+  running_server s(cfg);
+  test::fake_actor actor(s.srv->actor_endpoint()->port());
+  test::wait_until([&] { return s.srv->workers().remotes().size() == 1; });
+  http_client c(s.port);
+  c.send(http::verb::get, "/5");
+  actor.next_job();  // and never answers
+
+  const auto took = time_drain(s);
+  CHECK(took < 3s);
+  const auto r = c.read();
+  CHECK(r.result_int() == 503);
+  CHECK(actor.closed_by_server());
 }
