@@ -13,7 +13,8 @@ std::uint64_t http_stats::responses(unsigned status) const noexcept {
   return status < max_status ? responses_[status].load(std::memory_order_relaxed) : 0;
 }
 
-void http_stats::write_metrics(pool::prometheus_writer& w, std::size_t open_connections) const {
+void http_stats::write_metrics(pool::prometheus_writer& w, std::size_t open_connections,
+                               std::size_t max_connections) const {
   w.family("poolserver_http_responses_total", "counter", "HTTP responses sent, by status code.");
   for (unsigned code = 100; code < max_status; ++code) {
     const auto n = responses(code);
@@ -29,6 +30,9 @@ void http_stats::write_metrics(pool::prometheus_writer& w, std::size_t open_conn
   w.family("poolserver_http_connections", "gauge",
            "TCP connections open now (those being refused with a 503 included).");
   w.sample("poolserver_http_connections", {}, static_cast<std::uint64_t>(open_connections));
+  w.family("poolserver_http_connections_limit", "gauge",
+           "MAX_CONNECTIONS in effect: the setting, lowered at start-up to fit RLIMIT_NOFILE.");
+  w.sample("poolserver_http_connections_limit", {}, static_cast<std::uint64_t>(max_connections));
   w.family("poolserver_http_handler_errors_total", "counter",
            "IO handlers that threw: each dropped its own connection and the server went on. "
            "Any is a bug; the log says what was thrown.");

@@ -27,8 +27,10 @@ class http_stats {
   std::uint64_t responses(unsigned status) const noexcept;
   /// Whole-request times so far.
   pool::histogram::snapshot request_time() const noexcept { return request_time_.read(); }
-  /// Appends the HTTP metric families; `open_connections` is the server's live count.
-  void write_metrics(pool::prometheus_writer& w, std::size_t open_connections) const;
+  /// Appends the HTTP metric families; `open_connections` is the server's live count,
+  /// `max_connections` the MAX_CONNECTIONS in effect (lowered to fit RLIMIT_NOFILE).
+  void write_metrics(pool::prometheus_writer& w, std::size_t open_connections,
+                     std::size_t max_connections) const;
 
  private:
   static constexpr unsigned max_status = 600;

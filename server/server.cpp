@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
+#include "server/descriptors.hpp"
 #include "server/listen.hpp"
 #include "server/session.hpp"
 
@@ -26,6 +27,40 @@ namespace {
 constexpr auto sample_period = std::chrono::milliseconds(500);
 constexpr auto accept_retry_delay = std::chrono::milliseconds(50);
 
+// Descriptors kept for what is not a client connection, besides those open at start-up:
+// per IO thread its epoll, eventfd and timerfd; the listeners; actor connections.
+constexpr std::size_t descriptors_per_io_thread = 4;
+constexpr std::size_t descriptors_for_listeners = 4;
+constexpr std::size_t descriptors_for_actors = 64;
+
+/// The settings with MAX_CONNECTIONS lowered, if need be, to what RLIMIT_NOFILE lets the
+/// process open (after raising its soft limit to the hard one); says so in the log.
+config::settings fitted_to_descriptors(config::settings s) {
+  const auto lim = raise_descriptor_limit();
+  if (lim.soft == 0) return s;  // unknown: leave it
+  if (lim.soft > lim.soft_before)
+    spdlog::debug("RLIMIT_NOFILE soft limit raised from {} to {} (the hard limit)", lim.soft_before,
+                  lim.soft);
+  const std::size_t reserved =
+      descriptors_open() + descriptors_per_io_thread * std::max<std::size_t>(s.io_threads, 1) +
+      descriptors_for_listeners + (s.actor_port ? descriptors_for_actors : 0);
+  const std::size_t fit = connections_that_fit(lim.soft, reserved);
+  if (fit == 0)
+    throw std::runtime_error(fmt::format(
+        "MAX_CONNECTIONS: RLIMIT_NOFILE is {} descriptors (hard limit {}), which leaves no room "
+        "for a single connection; raise it (ulimit -n, systemd LimitNOFILE=)",
+        lim.soft, lim.hard));
+  if (fit < s.max_connections) {
+    spdlog::warn(
+        "MAX_CONNECTIONS lowered from {} to {}: the process may open {} descriptors "
+        "(RLIMIT_NOFILE, hard limit {}); past {} connections clients get 503. Raise the limit "
+        "(ulimit -n, systemd LimitNOFILE=) to serve more",
+        s.max_connections, fit, lim.soft, lim.hard, fit);
+    s.max_connections = fit;
+  }
+  return s;
+}
+
 std::vector<std::unique_ptr<net::io_context>> make_io_contexts(std::size_t n) {
   std::vector<std::unique_ptr<net::io_context>> io;
   // Concurrency hint 1: each io_context is run by exactly one thread.
@@ -37,9 +72,9 @@ std::vector<std::unique_ptr<net::io_context>> make_io_contexts(std::size_t n) {
 }  // namespace
 
 server::server(const config::settings& settings, workers::job_registry registry)
-    : settings_(settings),
+    : settings_(fitted_to_descriptors(settings)),
       registry_(std::move(registry)),
-      router_{registry_, settings.max_n},
+      router_{registry_, settings_.max_n},
       pool_({settings.threads, settings.queue_capacity, settings.strategy, settings.worker_nice,
              settings.actor_port.has_value()}),
       io_(make_io_contexts(settings.io_threads)),
@@ -186,6 +221,14 @@ std::vector<std::shared_ptr<session>> server::live_sessions() const {
 }
 
 void server::do_accept() {
+  if (open_connections() >= settings_.max_connections + refusal_room(settings_.max_connections)) {
+    // Even the 503s have no descriptors left: let clients wait in the backlog for a moment.
+    accept_retry_.expires_after(accept_retry_delay);
+    accept_retry_.async_wait([this](boost::system::error_code e) {
+      if (!e && !draining()) do_accept();
+    });
+    return;
+  }
   auto& io = *io_[next_io_++ % io_.size()];
   acceptor_.async_accept(io, [this](boost::system::error_code ec, tcp_socket socket) {
     if (ec == net::error::operation_aborted || draining()) return;
@@ -256,7 +299,7 @@ std::string server::metrics_text() const {
             {"queue_capacity", capacity}},
            std::uint64_t{1});
   pool_.write_metrics(w);
-  stats_.write_metrics(w, open_connections());
+  stats_.write_metrics(w, open_connections(), settings_.max_connections);
   if (actors_) actors_->write_metrics(w);
   return out;
 }

@@ -64,6 +64,7 @@ class server {
   bool ready() const { return !draining() && pool_.backend_count() > 0; }
   /// Whether DRAIN_TIMEOUT_MS has passed since stop() began: new jobs are refused.
   bool drain_expired() const noexcept { return drain_expired_.load(std::memory_order_acquire); }
+  /// The settings in effect (MAX_CONNECTIONS lowered to fit RLIMIT_NOFILE, if need be).
   const config::settings& settings() const noexcept { return settings_; }
   pool::worker_pool& workers() noexcept { return pool_; }
   const router_context& router() const noexcept { return router_; }

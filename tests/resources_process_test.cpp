@@ -1,14 +1,18 @@
-// The real binary under resource limits: the memory that idle keep-alive connections hold.
+// The real binary under resource limits: descriptors (RLIMIT_NOFILE below MAX_CONNECTIONS)
+// and the memory that idle keep-alive connections hold.
 
 #include <utility>
 
 #include <doctest/doctest.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "child_process.hpp"
 #include "http_client.hpp"
+
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -19,6 +23,41 @@ constexpr bool sanitized = false;
 #endif
 
 }  // namespace
+
+TEST_CASE(
+    "descriptors: MAX_CONNECTIONS is lowered to fit RLIMIT_NOFILE, and past it clients get 503") {
+  // Soft 48, hard 64: the server raises the soft limit to 64 and fits MAX_CONNECTIONS (10000
+  // by default) into it. Before, clients past the limit waited unanswered in the backlog.
+  test::server_process s({"THREADS=1"}, "/usr/bin/prlimit", {"--nofile=48:64", POOLSERVER_BINARY});
+  const std::string marker = "MAX_CONNECTIONS lowered from 10000 to ";
+  REQUIRE(s.proc.output().find(marker) != std::string::npos);
+  const auto at = s.proc.output().find(marker) + marker.size();
+  const auto fit = static_cast<std::size_t>(std::stoul(s.proc.output().substr(at)));
+  CHECK(s.proc.output().find("may open 64 descriptors") != std::string::npos);
+  REQUIRE(fit >= 8);
+  REQUIRE(fit < 64);
+
+  std::vector<std::unique_ptr<test::http_client>> open;
+  for (std::size_t i = 0; i < fit; ++i) {
+    open.push_back(std::make_unique<test::http_client>(s.port));
+    REQUIRE(open.back()->get("/1").result_int() == 200);
+  }
+  for (int i = 0; i < 3; ++i) {  // past the limit: answered at once, not left in the backlog
+    test::http_client extra(s.port);
+    const auto r = extra.read();
+    CHECK(r.result_int() == 503);
+    CHECK(r.body().find("too many connections") != std::string::npos);
+  }
+  open.pop_back();  // room for one again
+  bool served = false;
+  for (int attempt = 0; attempt < 200 && !served; ++attempt) {
+    test::http_client later(s.port);
+    later.send(boost::beast::http::verb::get, "/2");
+    served = later.read().result_int() == 200;
+    if (!served) std::this_thread::sleep_for(10ms);
+  }
+  CHECK(served);
+}
 
 TEST_CASE("memory: idle keep-alive connections that fetched a big page hold no big buffer" *
           doctest::skip(sanitized)) {
