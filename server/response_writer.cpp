@@ -1,5 +1,7 @@
 #include "server/response_writer.hpp"
 
+#include <chrono>
+
 #include <boost/beast/http/status.hpp>
 
 #include "workers/json_number.hpp"
@@ -7,6 +9,52 @@
 namespace server {
 
 using workers::append_uint;
+
+namespace {
+
+void append_two_digits(std::string& out, int v) {
+  out += static_cast<char>('0' + v / 10);
+  out += static_cast<char>('0' + v % 10);
+}
+
+// RFC 9110 6.6.1: an origin server with a clock sends Date. Formatted once a second per IO
+// thread: the hot path pays a clock read and a copy.
+const std::string& current_http_date() {
+  thread_local std::time_t formatted_at = -1;
+  thread_local std::string text;
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  if (now != formatted_at) {
+    text.clear();
+    append_http_date(text, now);
+    formatted_at = now;
+  }
+  return text;
+}
+
+}  // namespace
+
+void append_http_date(std::string& out, std::time_t t) {
+  // Not strftime: its day and month names follow the locale, the format's are English.
+  static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  out += days[tm.tm_wday];
+  out += ", ";
+  append_two_digits(out, tm.tm_mday);
+  out += ' ';
+  out += months[tm.tm_mon];
+  out += ' ';
+  append_uint(out, static_cast<unsigned>(tm.tm_year + 1900));
+  out += ' ';
+  append_two_digits(out, tm.tm_hour);
+  out += ':';
+  append_two_digits(out, tm.tm_min);
+  out += ':';
+  append_two_digits(out, tm.tm_sec);
+  out += " GMT";
+}
 
 void write_response(std::string& out, const reply& r, const response_framing& f) {
   namespace http = boost::beast::http;
@@ -16,7 +64,10 @@ void write_response(std::string& out, const reply& r, const response_framing& f)
   append_uint(out, r.status);
   out += ' ';
   out.append(reason.data(), reason.size());
-  out += "\r\nServer: poolserver\r\nContent-Type: ";
+  out += "\r\nDate: ";
+  out += current_http_date();
+  out += "\r\nServer: poolserver\r\n";
+  out += "Content-Type: ";
   out += r.content_type;
   out += "\r\nContent-Length: ";
   append_uint(out, r.body.size());

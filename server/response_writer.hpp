@@ -1,6 +1,7 @@
 #pragma once
 // Serialises a reply as HTTP/1.x bytes, in one contiguous buffer: one write per response.
 
+#include <ctime>
 #include <string>
 
 #include "server/router.hpp"
@@ -14,8 +15,11 @@ struct response_framing {
   bool head = false;       ///< the request was HEAD: headers only (Content-Length included)
 };
 
-/// Replaces `out` with the response: status line, Server, Content-Type, Content-Length, the
-/// reply's own headers, Connection where the version's default differs, then the body.
+/// Replaces `out` with the response: status line, Date, Server, Content-Type, Content-Length,
+/// the reply's own headers, Connection where the version's default differs, then the body.
 void write_response(std::string& out, const reply& r, const response_framing& f);
+
+/// Appends `t` as an IMF-fixdate (RFC 9110 5.6.7), e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
+void append_http_date(std::string& out, std::time_t t);
 
 }  // namespace server

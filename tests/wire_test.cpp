@@ -132,3 +132,27 @@ TEST_CASE("response writer: status line, headers and body that an HTTP parser re
   CHECK(res[http::field::content_length] == std::to_string(r.body.size()));
   CHECK(out.substr(out.size() - 4) == "\r\n\r\n");  // and nothing after the headers
 }
+
+TEST_CASE("response writer: Date is an IMF-fixdate of now (RFC 9110 6.6.1, 5.6.7)") {
+  std::string date;
+  server::append_http_date(date, 784111777);  // RFC 9110's own example
+  CHECK(date == "Sun, 06 Nov 1994 08:49:37 GMT");
+  date.clear();
+  server::append_http_date(date, 951782400);  // a leap day, single-digit fields padded
+  CHECK(date == "Tue, 29 Feb 2000 00:00:00 GMT");
+
+  std::string out;
+  const auto before = std::time(nullptr);
+  server::write_response(out, server::error_reply(404, "no"), {11, true, false});
+  const auto after = std::time(nullptr);
+  const auto res = parse_response(out);
+  const std::string sent(res[http::field::date]);
+  // The date of one of the seconds the write spanned.
+  bool matches = false;
+  for (auto t = before; t <= after; ++t) {
+    std::string expected;
+    server::append_http_date(expected, t);
+    matches = matches || sent == expected;
+  }
+  CHECK_MESSAGE(matches, sent);
+}
