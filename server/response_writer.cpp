@@ -62,16 +62,25 @@ void write_response(std::string& out, const reply& r, const response_framing& f)
   out.clear();
   out += f.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
   append_uint(out, r.status);
-  out += ' ';
+  out += ' ';  // RFC 9112 4: the space is sent even when the reason phrase is empty
   out.append(reason.data(), reason.size());
-  out += "\r\nDate: ";
+  out += "\r\n";
+  if (r.status < 200) {  // an interim response: the final one carries the fields
+    out += "\r\n";
+    return;
+  }
+  // Responses that never have content, whatever the request (RFC 9112 6.3).
+  const bool content = r.status != 204 && r.status != 304;
+  out += "Date: ";
   out += current_http_date();
   out += "\r\nServer: poolserver\r\n";
-  out += "Content-Type: ";
-  out += r.content_type;
-  out += "\r\nContent-Length: ";
-  append_uint(out, r.body.size());
-  out += "\r\n";
+  if (content) {
+    out += "Content-Type: ";
+    out += r.content_type;
+    out += "\r\nContent-Length: ";
+    append_uint(out, r.body.size());
+    out += "\r\n";
+  }
   for (const auto& [name, value] : r.headers) {
     out += name;
     out += ": ";
@@ -82,7 +91,7 @@ void write_response(std::string& out, const reply& r, const response_framing& f)
   if (f.version == 10 && f.keep_alive) out += "Connection: keep-alive\r\n";
   if (f.version != 10 && !f.keep_alive) out += "Connection: close\r\n";
   out += "\r\n";
-  if (!f.head) out += r.body;
+  if (!f.head && content) out += r.body;
 }
 
 }  // namespace server

@@ -17,6 +17,8 @@ struct response_framing {
 
 /// Replaces `out` with the response: status line, Date, Server, Content-Type, Content-Length,
 /// the reply's own headers, Connection where the version's default differs, then the body.
+/// A 1xx, 204 or 304 reply has no content (RFC 9110 8.6, RFC 9112 6.3): no Content-Type,
+/// Content-Length or body; a 1xx is its status line alone.
 void write_response(std::string& out, const reply& r, const response_framing& f);
 
 /// Appends `t` as an IMF-fixdate (RFC 9110 5.6.7), e.g. "Sun, 06 Nov 1994 08:49:37 GMT".

@@ -156,3 +156,23 @@ TEST_CASE("response writer: Date is an IMF-fixdate of now (RFC 9110 6.6.1, 5.6.7
   }
   CHECK_MESSAGE(matches, sent);
 }
+
+TEST_CASE(
+    "response writer: 1xx, 204 and 304 carry no content and no Content-Length (RFC 9110 8.6)") {
+  std::string out;
+  server::write_response(out, server::reply{100, "ignored", "application/json", {}},
+                         {11, true, false});
+  CHECK(out == "HTTP/1.1 100 Continue\r\n\r\n");
+  for (const unsigned status : {204u, 304u}) {
+    CAPTURE(status);
+    server::write_response(out, server::reply{status, "ignored", "application/json", {}},
+                           {11, true, false});
+    CHECK(out.find("Content-Length") == std::string::npos);
+    CHECK(out.find("Content-Type") == std::string::npos);
+    CHECK(out.substr(out.size() - 4) == "\r\n\r\n");  // nothing after the headers
+    const auto res = parse_response(out);             // a parser knows these have no body
+    CHECK(res.result_int() == status);
+    CHECK(res.body().empty());
+    CHECK_FALSE(res[http::field::date].empty());
+  }
+}
