@@ -60,7 +60,9 @@ void write_response(std::string& out, const reply& r, const response_framing& f)
   namespace http = boost::beast::http;
   const auto reason = http::obsolete_reason(static_cast<http::status>(r.status));
   out.clear();
-  out += f.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  // RFC 9110 6.2: the highest version the server conforms to within the request's major
+  // version, so HTTP/1.1 to an HTTP/1.0 client too (it reads the status line's major only).
+  out += "HTTP/1.1 ";
   append_uint(out, r.status);
   out += ' ';  // RFC 9112 4: the space is sent even when the reason phrase is empty
   out.append(reason.data(), reason.size());
@@ -87,9 +89,10 @@ void write_response(std::string& out, const reply& r, const response_framing& f)
     out += value;
     out += "\r\n";
   }
-  // HTTP/1.1 keeps a connection open unless told otherwise, HTTP/1.0 closes it.
+  // An HTTP/1.1 client assumes the connection stays open and an HTTP/1.0 one that it closes,
+  // unless told otherwise; a close is said in either case, as the status line says 1.1.
   if (f.version == 10 && f.keep_alive) out += "Connection: keep-alive\r\n";
-  if (f.version != 10 && !f.keep_alive) out += "Connection: close\r\n";
+  if (!f.keep_alive) out += "Connection: close\r\n";
   out += "\r\n";
   if (!f.head && content) out += r.body;
 }

@@ -15,8 +15,9 @@ struct response_framing {
   bool head = false;       ///< the request was HEAD: headers only (Content-Length included)
 };
 
-/// Replaces `out` with the response: status line, Date, Server, Content-Type, Content-Length,
-/// the reply's own headers, Connection where the version's default differs, then the body.
+/// Replaces `out` with the response: an HTTP/1.1 status line, Date, Server, Content-Type,
+/// Content-Length, the reply's own headers, Connection (keep-alive to an HTTP/1.0 client that
+/// asked for it, close whenever the connection closes), then the body.
 /// A 1xx, 204 or 304 reply has no content (RFC 9110 8.6, RFC 9112 6.3): no Content-Type,
 /// Content-Length or body; a 1xx is its status line alone.
 void write_response(std::string& out, const reply& r, const response_framing& f);

@@ -120,12 +120,15 @@ TEST_CASE("response writer: status line, headers and body that an HTTP parser re
   server::write_response(out, r, {11, false, false});  // reuses `out`
   CHECK_FALSE(parse_response(out).keep_alive());
 
+  // To an HTTP/1.0 client: still HTTP/1.1 (RFC 9110 6.2), the connection said either way.
   server::write_response(out, r, {10, true, false});
   res = parse_response(out);
-  CHECK(res.version() == 10);
-  CHECK(res.keep_alive());
+  CHECK(res.version() == 11);
+  CHECK(res[http::field::connection] == "keep-alive");
   server::write_response(out, r, {10, false, false});
-  CHECK_FALSE(parse_response(out).keep_alive());
+  res = parse_response(out);
+  CHECK(res[http::field::connection] == "close");
+  CHECK_FALSE(res.keep_alive());
 
   server::write_response(out, r, {11, true, true});  // HEAD
   res = parse_response(out, true);
