@@ -20,7 +20,7 @@ namespace server {
 /// What the router needs of a request.
 struct request_view {
   std::string_view method;  ///< "GET", "POST", ...
-  std::string_view target;  ///< path and query, as sent
+  std::string_view target;  ///< as sent: path and query, or an absolute http URI
   std::string_view body;
 };
 
@@ -65,7 +65,7 @@ struct router_context {
 };
 
 /// Routes a request: GET /, /healthz, /readyz, /metrics, /stats, /dashboard, /<n>,
-/// /<kind>?n=<n>; POST /rpc.
+/// /<kind>?n=<n>; POST /rpc. The target is origin-form or absolute-form (http://host/path).
 route_result route(const request_view& req, const router_context& ctx);
 
 /// The answer to a finished job: 200 with the result and who ran it ("worker": index, or

@@ -43,7 +43,8 @@ inline const std::vector<hostile_request>& hostile_requests() {
     c.push_back({"NUL byte in path", "GET /1\0 HTTP/1.1\r\nHost: x\r\n\r\n"s, 400});
     c.push_back({"control byte in path", "GET /1\x01 HTTP/1.1\r\nHost: x\r\n\r\n", 400});
     c.push_back({"invalid UTF-8 in path", get("/\xff\xfe\xfd"), 404});
-    c.push_back({"absolute-form target", get("http://example.com/1"), 400});
+    c.push_back({"absolute-form target with an empty host", get("http:///1"), 400});
+    c.push_back({"absolute-form https target over plain TCP", get("https://example.com/1"), 421});
     c.push_back({"asterisk target", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 400});
     c.push_back({"path traversal", get("/../../etc/passwd"), 404});
     c.push_back({"encoded traversal", get("/%2e%2e/%2e%2e/etc/passwd"), 404});
