@@ -33,6 +33,12 @@ std::string echo(std::string_view s) {
   return out;
 }
 
+// RFC 9110 9.1: GET and HEAD are required of every server; POST is /rpc's. Any other method
+// (methods are case-sensitive: "get" is not GET) is one this server does not implement.
+bool implemented(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "POST";
+}
+
 bool equals_ignoring_case(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) ==
@@ -302,17 +308,20 @@ reply job_reply(const job_call& call, const pool::job_result& r) {
 }
 
 route_result route(const request_view& req, const router_context& ctx) {
+  // RFC 9110 15.6.2: a method the server does not implement at all is 501; one it implements
+  // but a resource does not take is 405 with Allow (below).
+  if (!implemented(req.method))
+    return error_reply(501, "method " + echo(req.method) +
+                                " is not implemented; this server implements GET, HEAD and POST");
   auto resource = resource_of(req.target);
   if (resource.refusal) return std::move(*resource.refusal);
   const std::string_view path = resource.path;
   const std::string_view query = resource.query;
-  const bool get = req.method == "GET";
 
   if (path == "/rpc") {
     if (req.method != "POST") return method_not_allowed("POST");
     return route_rpc(req.body, ctx);
   }
-  // Pages the server answers itself: HEAD is answered like GET (without the body).
   const bool probe = path == "/healthz" || path == "/readyz" || path == "/metrics" ||
                      path == "/stats" || path == "/dashboard";
   const bool known = path == "/" || probe;
@@ -329,10 +338,10 @@ route_result route(const request_view& req, const router_context& ctx) {
         404, "no route for " + echo(path) +
                  "; try /, /<n>, /square_sum?n=<n>, POST /rpc, /metrics, /stats, /dashboard, "
                  "/healthz, /readyz");
-  if (probe && req.method == "HEAD") {
-  } else if (!get) {
-    return method_not_allowed(probe ? "GET, HEAD" : "GET");
-  }
+  // Every resource but /rpc is read with GET, and so with HEAD too (RFC 9110 9.1): HEAD is
+  // answered like GET, jobs included (to know the Content-Length), and the session sends no
+  // body.
+  if (req.method != "GET" && req.method != "HEAD") return method_not_allowed("GET, HEAD");
 
   if (path == "/healthz") return reply{200, R"({"status":"ok"})", "application/json", {}};
   if (path == "/metrics") return scrape{};

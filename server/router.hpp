@@ -64,8 +64,9 @@ struct router_context {
   std::uint64_t max_n;  ///< the largest n a job may ask for
 };
 
-/// Routes a request: GET /, /healthz, /readyz, /metrics, /stats, /dashboard, /<n>,
-/// /<kind>?n=<n>; POST /rpc. The target is origin-form or absolute-form (http://host/path).
+/// Routes a request: GET (and HEAD) /, /healthz, /readyz, /metrics, /stats, /dashboard, /<n>,
+/// /<kind>?n=<n>; POST /rpc. The target is origin-form or absolute-form (http://host/path);
+/// a method other than GET, HEAD and POST is 501, one a resource does not take 405 with Allow.
 route_result route(const request_view& req, const router_context& ctx);
 
 /// The answer to a finished job: 200 with the result and who ran it ("worker": index, or

@@ -45,11 +45,14 @@ inline const std::vector<hostile_request>& hostile_requests() {
     c.push_back({"invalid UTF-8 in path", get("/\xff\xfe\xfd"), 404});
     c.push_back({"absolute-form target with an empty host", get("http:///1"), 400});
     c.push_back({"absolute-form https target over plain TCP", get("https://example.com/1"), 421});
-    c.push_back({"asterisk target", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 400});
+    c.push_back({"asterisk target", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 501});
+    c.push_back({"asterisk target on GET", get("*"), 400});
     c.push_back({"path traversal", get("/../../etc/passwd"), 404});
     c.push_back({"encoded traversal", get("/%2e%2e/%2e%2e/etc/passwd"), 404});
-    c.push_back({"wrong method on job route", "DELETE /1 HTTP/1.1\r\nHost: x\r\n\r\n", 405});
-    c.push_back({"lower-case method", "get /1 HTTP/1.1\r\nHost: x\r\n\r\n", 405});
+    c.push_back({"wrong method on job route",
+                 "POST /1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405});
+    c.push_back({"method not implemented", "DELETE /1 HTTP/1.1\r\nHost: x\r\n\r\n", 501});
+    c.push_back({"lower-case method", "get /1 HTTP/1.1\r\nHost: x\r\n\r\n", 501});
     c.push_back({"GET on /rpc", get("/rpc"), 405});
     // Headers.
     c.push_back({"header without colon", "GET /1 HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", 400});
