@@ -27,7 +27,9 @@ mkdir -p "$crash_dir"
 # target and -max_len: inputs up to a little over the header limit for raw HTTP (8 KiB,
 # server/session.hpp); a few KiB is plenty for a request line or a JSON-RPC body, and for
 # an actor stream (fuzz_actor's framer limit is 256 bytes, so that inputs reach it).
-targets=("route 4096" "rpc 4096" "http 12288" "actor 4096")
+# fuzz_connection expands runs (0xFF c k: c written k*300 times), so 4 KiB of input is a
+# stream of many requests, or one with a body and a trailer at their limits.
+targets=("route 4096" "rpc 4096" "http 12288" "connection 4096" "actor 4096")
 passed=0
 failed=0
 for entry in "${targets[@]}"; do

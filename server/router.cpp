@@ -33,6 +33,70 @@ std::string echo(std::string_view s) {
   return out;
 }
 
+// RFC 9110 9.1: GET and HEAD are required of every server; POST is /rpc's. Any other method
+// (methods are case-sensitive: "get" is not GET) is one this server does not implement.
+bool implemented(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "POST";
+}
+
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// RFC 3986 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+bool is_scheme(std::string_view s) {
+  return !s.empty() && std::isalpha(static_cast<unsigned char>(s[0])) &&
+         std::all_of(s.begin(), s.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+         });
+}
+
+// The path and query a request target names, or the reply that refuses the target.
+struct resource {
+  std::string_view path;
+  std::string_view query;
+  std::optional<reply> refusal;
+};
+
+// RFC 9112 3.2: the origin-form "/path?query" is what clients send to a server, but a server
+// must accept the absolute-form "http://host/path?query" too (its host stands in for Host,
+// which routing does not read); "*" is only for a server-wide OPTIONS, which is not served.
+resource resource_of(std::string_view target) {
+  if (target.empty() || target.front() != '/') {
+    if (target == "*") return {{}, {}, error_reply(400, "the target '*' is only for OPTIONS")};
+    const auto colon = target.find(':');
+    if (colon == std::string_view::npos || !is_scheme(target.substr(0, colon)))
+      return {{}, {}, error_reply(400, "request target must start with '/' or be an http URI")};
+    const auto scheme = target.substr(0, colon);
+    // RFC 9110 7.4: an https URI received over plain TCP must be refused; other schemes are
+    // not this server's to answer either.
+    if (!equals_ignoring_case(scheme, "http"))
+      return {{}, {}, error_reply(421, "this server answers http URIs only, not " + echo(scheme))};
+    auto rest = target.substr(colon + 1);
+    if (rest.substr(0, 2) != "//")
+      return {{}, {}, error_reply(400, "an http URI needs an authority: http://host/path")};
+    rest.remove_prefix(2);
+    const auto authority_end = rest.find_first_of("/?");
+    const auto authority = rest.substr(0, authority_end);
+    // RFC 9110 4.2.1: an http URI with an empty host is invalid; 4.2.4: userinfo is an error.
+    if (authority.empty() || authority.front() == ':')
+      return {{}, {}, error_reply(400, "the http URI has an empty host")};
+    if (authority.find('@') != std::string_view::npos)
+      return {{}, {}, error_reply(400, "the http URI must not carry userinfo ('@')")};
+    target =
+        authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
+  }
+  const auto qmark = target.find('?');
+  resource r;
+  r.path = target.substr(0, qmark);
+  if (r.path.empty()) r.path = "/";  // http://host and http://host?q name the root
+  if (qmark != std::string_view::npos) r.query = target.substr(qmark + 1);
+  return r;
+}
+
 reply method_not_allowed(std::string_view allow) {
   reply r = error_reply(405, "method not allowed; use " + std::string(allow));
   r.headers.emplace_back("Allow", std::string(allow));
@@ -244,19 +308,20 @@ reply job_reply(const job_call& call, const pool::job_result& r) {
 }
 
 route_result route(const request_view& req, const router_context& ctx) {
-  const auto qmark = req.target.find('?');
-  const std::string_view path = req.target.substr(0, qmark);
-  const std::string_view query =
-      qmark == std::string_view::npos ? std::string_view{} : req.target.substr(qmark + 1);
-  const bool get = req.method == "GET";
+  // RFC 9110 15.6.2: a method the server does not implement at all is 501; one it implements
+  // but a resource does not take is 405 with Allow (below).
+  if (!implemented(req.method))
+    return error_reply(501, "method " + echo(req.method) +
+                                " is not implemented; this server implements GET, HEAD and POST");
+  auto resource = resource_of(req.target);
+  if (resource.refusal) return std::move(*resource.refusal);
+  const std::string_view path = resource.path;
+  const std::string_view query = resource.query;
 
   if (path == "/rpc") {
     if (req.method != "POST") return method_not_allowed("POST");
     return route_rpc(req.body, ctx);
   }
-  if (path.empty() || path.front() != '/')
-    return error_reply(400, "request target must start with '/'");
-  // Pages the server answers itself: HEAD is answered like GET (without the body).
   const bool probe = path == "/healthz" || path == "/readyz" || path == "/metrics" ||
                      path == "/stats" || path == "/dashboard";
   const bool known = path == "/" || probe;
@@ -273,10 +338,10 @@ route_result route(const request_view& req, const router_context& ctx) {
         404, "no route for " + echo(path) +
                  "; try /, /<n>, /square_sum?n=<n>, POST /rpc, /metrics, /stats, /dashboard, "
                  "/healthz, /readyz");
-  if (probe && req.method == "HEAD") {
-  } else if (!get) {
-    return method_not_allowed(probe ? "GET, HEAD" : "GET");
-  }
+  // Every resource but /rpc is read with GET, and so with HEAD too (RFC 9110 9.1): HEAD is
+  // answered like GET, jobs included (to know the Content-Length), and the session sends no
+  // body.
+  if (req.method != "GET" && req.method != "HEAD") return method_not_allowed("GET, HEAD");
 
   if (path == "/healthz") return reply{200, R"({"status":"ok"})", "application/json", {}};
   if (path == "/metrics") return scrape{};

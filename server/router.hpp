@@ -20,7 +20,7 @@ namespace server {
 /// What the router needs of a request.
 struct request_view {
   std::string_view method;  ///< "GET", "POST", ...
-  std::string_view target;  ///< path and query, as sent
+  std::string_view target;  ///< as sent: path and query, or an absolute http URI
   std::string_view body;
 };
 
@@ -64,8 +64,9 @@ struct router_context {
   std::uint64_t max_n;  ///< the largest n a job may ask for
 };
 
-/// Routes a request: GET /, /healthz, /readyz, /metrics, /stats, /dashboard, /<n>,
-/// /<kind>?n=<n>; POST /rpc.
+/// Routes a request: GET (and HEAD) /, /healthz, /readyz, /metrics, /stats, /dashboard, /<n>,
+/// /<kind>?n=<n>; POST /rpc. The target is origin-form or absolute-form (http://host/path);
+/// a method other than GET, HEAD and POST is 501, one a resource does not take 405 with Allow.
 route_result route(const request_view& req, const router_context& ctx);
 
 /// The answer to a finished job: 200 with the result and who ran it ("worker": index, or

@@ -1,4 +1,4 @@
-// Hostile input over real sockets: each malformed request gets the right 4xx and a JSON
+// Hostile input over real sockets: each malformed request gets the right error status and a JSON
 // error, and the server keeps serving. The table is also what docs/reliability.md counts.
 
 #include <utility>
@@ -11,7 +11,7 @@
 #include "hostile_requests.hpp"
 #include "test_server.hpp"
 
-TEST_CASE("hostile input: every malformed request gets the right 4xx and a JSON error") {
+TEST_CASE("hostile input: every malformed request gets the right error status and a JSON error") {
   test::running_server s;
   const auto& cases = test::hostile_requests();
   REQUIRE(cases.size() >= 40);

@@ -43,49 +43,60 @@ inline const std::vector<hostile_request>& hostile_requests() {
     c.push_back({"NUL byte in path", "GET /1\0 HTTP/1.1\r\nHost: x\r\n\r\n"s, 400});
     c.push_back({"control byte in path", "GET /1\x01 HTTP/1.1\r\nHost: x\r\n\r\n", 400});
     c.push_back({"invalid UTF-8 in path", get("/\xff\xfe\xfd"), 404});
-    c.push_back({"absolute-form target", get("http://example.com/1"), 400});
-    c.push_back({"asterisk target", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 400});
+    c.push_back({"absolute-form target with an empty host", get("http:///1"), 400});
+    c.push_back({"absolute-form https target over plain TCP", get("https://example.com/1"), 421});
+    c.push_back({"asterisk target", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 501});
+    c.push_back({"asterisk target on GET", get("*"), 400});
     c.push_back({"path traversal", get("/../../etc/passwd"), 404});
     c.push_back({"encoded traversal", get("/%2e%2e/%2e%2e/etc/passwd"), 404});
-    c.push_back({"wrong method on job route", "DELETE /1 HTTP/1.1\r\nHost: x\r\n\r\n", 405});
-    c.push_back({"lower-case method", "get /1 HTTP/1.1\r\nHost: x\r\n\r\n", 405});
+    c.push_back({"wrong method on job route",
+                 "POST /1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405});
+    c.push_back({"method not implemented", "DELETE /1 HTTP/1.1\r\nHost: x\r\n\r\n", 501});
+    c.push_back({"lower-case method", "get /1 HTTP/1.1\r\nHost: x\r\n\r\n", 501});
     c.push_back({"GET on /rpc", get("/rpc"), 405});
     // Headers.
     c.push_back({"header without colon", "GET /1 HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", 400});
     c.push_back({"space in header name", "GET /1 HTTP/1.1\r\nHo st: x\r\n\r\n", 400});
     c.push_back({"huge header",
-                 "GET /1 HTTP/1.1\r\nX-Big: " + std::string(16 * 1024, 'a') + "\r\n\r\n", 431});
-    std::string many = "GET /1 HTTP/1.1\r\n";
+                 "GET /1 HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(16 * 1024, 'a') + "\r\n\r\n",
+                 431});
+    std::string many = "GET /1 HTTP/1.1\r\nHost: x\r\n";
     for (int i = 0; i < 2000; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
     c.push_back({"two thousand headers", many + "\r\n", 431});
     c.push_back({"huge target", get("/" + std::string(12 * 1024, '1')), 431});
     // Content-Length and chunked bodies.
-    c.push_back(
-        {"non-numeric Content-Length", "POST /rpc HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400});
-    c.push_back(
-        {"negative Content-Length", "POST /rpc HTTP/1.1\r\nContent-Length: -5\r\n\r\n", 400});
+    c.push_back({"non-numeric Content-Length",
+                 "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400});
+    c.push_back({"negative Content-Length",
+                 "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400});
     c.push_back({"overflowing Content-Length",
-                 "POST /rpc HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400});
-    c.push_back({"conflicting Content-Lengths",
-                 "POST /rpc HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400});
-    c.push_back({"Content-Length over the body limit",
-                 "POST /rpc HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n", 413});
-    c.push_back({"chunk size not hex",
-                 "POST /rpc HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
+                 "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
                  400});
+    c.push_back(
+        {"conflicting Content-Lengths",
+         "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+         400});
+    c.push_back({"Content-Length over the body limit",
+                 "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n", 413});
+    c.push_back(
+        {"chunk size not hex",
+         "POST /rpc HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
+         400});
     c.push_back({"overflowing chunk size",
-                 "POST /rpc HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\n",
+                 "POST /rpc HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+                 "chunked\r\n\r\nfffffffffffffffffff\r\n",
                  400});
     c.push_back({"chunked body over the limit",
-                 "POST /rpc HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n20000\r\n" +
+                 "POST /rpc HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n20000\r\n" +
                      std::string(0x20000, 'a') + "\r\n0\r\n\r\n",
                  413});
+    c.push_back({"unknown transfer coding",
+                 "POST /rpc HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400});
     c.push_back(
-        {"unknown transfer coding", "POST /rpc HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 400});
-    c.push_back({"chunked and Content-Length",
-                 "POST /rpc HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
-                 "5\r\nhello\r\n0\r\n\r\n",
-                 400});
+        {"chunked and Content-Length",
+         "POST /rpc HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
+         "5\r\nhello\r\n0\r\n\r\n",
+         400});
     // n in the path and the query.
     c.push_back({"negative n", get("/-1"), 400});
     c.push_back({"n with exponent", get("/1e9"), 400});

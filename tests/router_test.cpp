@@ -59,6 +59,34 @@ TEST_CASE("router: compute routes become jobs") {
   for (int i = 0; i < 100; ++i) CHECK(as_job(f.get("/")).n <= 10);
 }
 
+TEST_CASE("router: an absolute-form target routes as its path and query (RFC 9112 3.2.2)") {
+  fixture f;
+  CHECK(as_job(f.get("http://example.com/1000")).n == 1000);
+  CHECK(as_job(f.get("HTTP://Example.COM:8080/square_sum?n=12")).n == 12);
+  CHECK(as_job(f.get("http://[::1]:8080/7")).n == 7);
+  CHECK(as_job(f.get("http://host")).n < server::random_n_bound);  // no path: "/"
+  CHECK(as_job(f.get("http://host?x=1")).n < server::random_n_bound);
+  CHECK(std::holds_alternative<server::scrape>(f.get("http://host/metrics")));
+  const auto rpc = as_job(server::route(
+      {"POST", "http://host/rpc", R"({"jsonrpc":"2.0","method":"square_sum","params":[3],"id":1})"},
+      f.ctx));
+  CHECK(rpc.jsonrpc);
+  CHECK(rpc.n == 3);
+}
+
+TEST_CASE("router: HEAD is answered like GET on every GET route (RFC 9110 9.1)") {
+  fixture f;
+  auto head = [&](std::string_view target) { return server::route({"HEAD", target, ""}, f.ctx); };
+  CHECK(as_job(head("/1000")).n == 1000);
+  CHECK(as_job(head("/square_sum?n=5")).n == 5);
+  CHECK(as_job(head("/")).n < server::random_n_bound);
+  CHECK(as_reply(head("/healthz")).status == 200);
+  CHECK(std::holds_alternative<server::scrape>(head("/metrics")));
+  CHECK(std::holds_alternative<server::stats_page>(head("/stats")));
+  CHECK(as_reply(head("/abc")).status == 404);
+  CHECK(as_reply(head("/-1")).status == 400);
+}
+
 TEST_CASE("router: a kind added to the registry is routable by name, with no router change") {
   fixture f;
   f.registry.add("cube", [](std::uint64_t n, const pool::cancel_token&) {
@@ -123,10 +151,24 @@ TEST_CASE("router: bad input gets the right status and a JSON error that says wh
       {"GET", "/square_sum?n=5000000000", "", 422, 0, "at most"},
       {"GET", "relative", "", 400, 0, "must start with '/'"},
       {"GET", std::string("/\xff\xfe\x00x", 5), "", 404, 0, "no route"},
-      {"POST", "/1000", "", 405, 0, "GET"},
-      {"DELETE", "/metrics", "", 405, 0, "GET"},
-      {"PUT", "/healthz", "", 405, 0, "GET"},
+      {"POST", "/1000", "", 405, 0, "GET, HEAD"},
+      {"POST", "/metrics", "", 405, 0, "GET, HEAD"},
+      {"POST", "/square_sum?n=1", "", 405, 0, "GET, HEAD"},
       {"GET", "/rpc", "", 405, 0, "POST"},
+      {"HEAD", "/rpc", "", 405, 0, "POST"},
+      {"DELETE", "/metrics", "", 501, 0, "not implemented"},
+      {"PUT", "/healthz", "", 501, 0, "not implemented"},
+      {"get", "/1", "", 501, 0, "'get' is not implemented"},
+      {"OPTIONS", "*", "", 501, 0, "not implemented"},
+      {"CONNECT", "example.com:443", "", 501, 0, "not implemented"},
+      {"GET", "*", "", 400, 0, "only for OPTIONS"},
+      {"GET", "http:///1", "", 400, 0, "empty host"},
+      {"GET", "http://:80/1", "", 400, 0, "empty host"},
+      {"GET", "http:/1", "", 400, 0, "needs an authority"},
+      {"GET", "http://user@host/1", "", 400, 0, "userinfo"},
+      {"GET", "https://host/1", "", 421, 0, "http URIs only"},
+      {"GET", "ftp://host/1", "", 421, 0, "http URIs only"},
+      {"GET", "http://host/abc", "", 404, 0, "no route for '/abc'"},
       {"POST", "/rpc", "{bad", 400, -32700, "not valid JSON"},
       {"POST", "/rpc", "", 400, -32700, "not valid JSON"},
       {"POST", "/rpc", "[]", 400, -32600, "batch"},

@@ -77,9 +77,9 @@ TEST_CASE("request reader: malformed, oversized and truncated requests fail with
   };
   const bad cases[] = {
       {"GARBAGE\r\n\r\n", 400},
-      {"GET /1 HTTP/1.1\r\nX: " + std::string(10 * 1024, 'a') + "\r\n\r\n", 431},
-      {"POST /rpc HTTP/1.1\r\nContent-Length: 100000\r\n\r\n", 413},
-      {"POST /rpc HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
+      {"GET /1 HTTP/1.1\r\nHost: x\r\nX: " + std::string(10 * 1024, 'a') + "\r\n\r\n", 431},
+      {"POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n", 413},
+      {"POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
   };
   for (const auto& c : cases) {
     CAPTURE(c.bytes.substr(0, 40));
@@ -94,7 +94,7 @@ TEST_CASE("request reader: malformed, oversized and truncated requests fail with
   // The client closes its side half-way through a request: malformed, 400.
   boost::beast::flat_buffer buffer{request_reader::buffer_limit};
   request_reader reader;
-  arrive(buffer, "POST /rpc HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+  arrive(buffer, "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
   REQUIRE(reader.feed(buffer) == state::need_more);
   CHECK(reader.at_eof() == state::failed);
   CHECK(reader.error_status() == 400);
@@ -120,15 +120,62 @@ TEST_CASE("response writer: status line, headers and body that an HTTP parser re
   server::write_response(out, r, {11, false, false});  // reuses `out`
   CHECK_FALSE(parse_response(out).keep_alive());
 
+  // To an HTTP/1.0 client: still HTTP/1.1 (RFC 9110 6.2), the connection said either way.
   server::write_response(out, r, {10, true, false});
   res = parse_response(out);
-  CHECK(res.version() == 10);
-  CHECK(res.keep_alive());
+  CHECK(res.version() == 11);
+  CHECK(res[http::field::connection] == "keep-alive");
   server::write_response(out, r, {10, false, false});
-  CHECK_FALSE(parse_response(out).keep_alive());
+  res = parse_response(out);
+  CHECK(res[http::field::connection] == "close");
+  CHECK_FALSE(res.keep_alive());
 
   server::write_response(out, r, {11, true, true});  // HEAD
   res = parse_response(out, true);
   CHECK(res[http::field::content_length] == std::to_string(r.body.size()));
   CHECK(out.substr(out.size() - 4) == "\r\n\r\n");  // and nothing after the headers
+}
+
+TEST_CASE("response writer: Date is an IMF-fixdate of now (RFC 9110 6.6.1, 5.6.7)") {
+  std::string date;
+  server::append_http_date(date, 784111777);  // RFC 9110's own example
+  CHECK(date == "Sun, 06 Nov 1994 08:49:37 GMT");
+  date.clear();
+  server::append_http_date(date, 951782400);  // a leap day, single-digit fields padded
+  CHECK(date == "Tue, 29 Feb 2000 00:00:00 GMT");
+
+  std::string out;
+  const auto before = std::time(nullptr);
+  server::write_response(out, server::error_reply(404, "no"), {11, true, false});
+  const auto after = std::time(nullptr);
+  const auto res = parse_response(out);
+  const std::string sent(res[http::field::date]);
+  // The date of one of the seconds the write spanned.
+  bool matches = false;
+  for (auto t = before; t <= after; ++t) {
+    std::string expected;
+    server::append_http_date(expected, t);
+    matches = matches || sent == expected;
+  }
+  CHECK_MESSAGE(matches, sent);
+}
+
+TEST_CASE(
+    "response writer: 1xx, 204 and 304 carry no content and no Content-Length (RFC 9110 8.6)") {
+  std::string out;
+  server::write_response(out, server::reply{100, "ignored", "application/json", {}},
+                         {11, true, false});
+  CHECK(out == "HTTP/1.1 100 Continue\r\n\r\n");
+  for (const unsigned status : {204u, 304u}) {
+    CAPTURE(status);
+    server::write_response(out, server::reply{status, "ignored", "application/json", {}},
+                           {11, true, false});
+    CHECK(out.find("Content-Length") == std::string::npos);
+    CHECK(out.find("Content-Type") == std::string::npos);
+    CHECK(out.substr(out.size() - 4) == "\r\n\r\n");  // nothing after the headers
+    const auto res = parse_response(out);             // a parser knows these have no body
+    CHECK(res.result_int() == status);
+    CHECK(res.body().empty());
+    CHECK_FALSE(res[http::field::date].empty());
+  }
 }
