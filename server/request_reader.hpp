@@ -22,9 +22,8 @@ class request_reader {
  public:
   /// Limits of one request.
   static constexpr std::uint32_t header_limit = 8 * 1024;  ///< beyond: 431
-  /// A chunked body's trailer section (and any one chunk-size line) is bounded like the
-  /// header: beyond, 431. Beast bounds neither, and throws for a field over 64 KiB.
-  static constexpr std::uint32_t trailer_limit = header_limit;
+  // The header and a chunked body's trailer section together are bounded by header_limit
+  // (beyond: 431); Beast bounds no trailer, and throws for a field over 64 KiB.
   static constexpr std::uint64_t body_limit = 64 * 1024;  ///< beyond: 413
   /// Bytes buffered per connection, pipelined requests included: one request of each limit
   /// at most, so a client cannot queue unbounded work on one connection.
@@ -57,23 +56,34 @@ class request_reader {
   bool header_done() const noexcept { return parser_->is_header_done(); }
   /// The current message's header, once header_done().
   const request& header() const { return parser_->get(); }
-  /// The complete message; the reader starts afresh for the next one.
+  /// The complete message, without its trailer fields (never merged into the header);
+  /// keep-alive off when its framing says the connection must close after it. The reader
+  /// starts afresh for the next one.
   request take();
 
-  /// After failed: 400, 413, 417 or 431.
+  /// After failed: 400, 413, 414, 417, 431, 501 or 505.
   unsigned error_status() const noexcept;
   /// After failed: what was wrong, for the JSON error.
   std::string error_message() const;
-  /// After failed: Beast's error (or expectation_failed / trailer_limit, below).
+  /// After failed: Beast's error (header_limit or bad_value for the checks made here).
   boost::beast::error_code error() const noexcept { return error_; }
 
  private:
   void reset();
-  /// Once the header is done: checks its Expect field.
+  /// Once the header is done: the checks Beast does not make (version, Host,
+  /// Transfer-Encoding, the header section's size, Expect).
   state on_header();
+  /// Fails the message with this status and message.
+  state fail(unsigned status, std::string message);
+  /// Once the header is done (from on_header or, within the same put(), the first chunk
+  /// header): its size and how many field lines it has, before any trailer field.
+  void note_header_end();
+  /// A header over the limit: 414 when its request line is what is too long, else 431.
+  state too_long(const boost::beast::flat_buffer& buffer);
 
   /// Beast's chunk-header callback: at the last chunk, whose trailer section is complete
-  /// in the buffer, refuses a trailer over trailer_limit before Beast parses its fields.
+  /// in the buffer, refuses one that with the header exceeds header_limit, before Beast
+  /// parses its fields.
   void on_chunk_header(std::uint64_t size, boost::beast::string_view extensions,
                        boost::beast::error_code& ec);
 
@@ -84,9 +94,13 @@ class request_reader {
   const char* window_begin_ = nullptr;  // the bytes given to the put() in progress
   const char* window_end_ = nullptr;
   boost::beast::error_code error_;
-  bool header_seen_ = false;   // on_header() has run for this message
-  bool expect_unmet_ = false;  // an expectation other than 100-continue: 417
-  bool trailer_over_ = false;  // the trailer section (or a chunk-size line) is too long: 431
+  bool header_seen_ = false;         // on_header() has run for this message
+  std::size_t header_consumed_ = 0;  // header bytes Beast consumed before it was whole
+  std::size_t header_bytes_ = 0;     // the header section's size, once seen
+  std::size_t header_fields_ = 0;    // its field lines: those after them are trailer fields
+  bool close_after_ = false;         // framing that cannot be trusted: close after answering
+  unsigned status_ = 0;              // a failure decided here rather than by Beast
+  std::string message_;              // ... and what it says
 };
 
 }  // namespace server

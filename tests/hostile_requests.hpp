@@ -38,7 +38,7 @@ inline const std::vector<hostile_request>& hostile_requests() {
     // Request line and framing.
     c.push_back({"not HTTP at all", "GARBAGE\r\n\r\n", 400});
     c.push_back({"method only", "GET\r\n\r\n", 400});
-    c.push_back({"unknown HTTP version", "GET /1 HTTP/9.9\r\nHost: x\r\n\r\n", 400});
+    c.push_back({"unknown HTTP major version", "GET /1 HTTP/9.9\r\nHost: x\r\n\r\n", 505});
     c.push_back({"space in target", "GET /1 2 HTTP/1.1\r\nHost: x\r\n\r\n", 400});
     c.push_back({"NUL byte in path", "GET /1\0 HTTP/1.1\r\nHost: x\r\n\r\n"s, 400});
     c.push_back({"control byte in path", "GET /1\x01 HTTP/1.1\r\nHost: x\r\n\r\n", 400});
@@ -63,7 +63,7 @@ inline const std::vector<hostile_request>& hostile_requests() {
     std::string many = "GET /1 HTTP/1.1\r\nHost: x\r\n";
     for (int i = 0; i < 2000; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
     c.push_back({"two thousand headers", many + "\r\n", 431});
-    c.push_back({"huge target", get("/" + std::string(12 * 1024, '1')), 431});
+    c.push_back({"huge target", get("/" + std::string(12 * 1024, '1')), 414});
     // Content-Length and chunked bodies.
     c.push_back({"non-numeric Content-Length",
                  "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400});
