@@ -1,12 +1,13 @@
 # poolserver image: build with the project's own dependency script, run without compilers.
 #   docker build -t poolserver .
 #   docker run --rm -p 1337:1337 -e THREADS=4 -e STRATEGY=leastbusy poolserver
+# CI builds and runs it (scripts/docker-test.sh): offline, on a debootstrapped Debian base.
 
 # Both stages start from BASE: Docker Hub's debian:bookworm by default; a machine that cannot
 # reach Docker Hub passes Debian's own bookworm made by debootstrap and `docker import`ed
-# (--build-arg BASE=IMAGE). One base rather than bookworm-slim for the runtime: a build
-# with another base then still makes the image users get, and the runtime stage only adds
-# two small packages to it.
+# (--build-arg BASE=IMAGE, as scripts/docker-test.sh does). One base rather than
+# bookworm-slim for the runtime: a build with another base then still makes the image users
+# get, and the runtime stage only adds two small packages to it.
 ARG BASE=debian:bookworm
 
 FROM ${BASE} AS build
@@ -21,7 +22,8 @@ RUN cmake --preset release -DPOOLSERVER_TESTS=OFF \
 FROM ${BASE}
 # Runtime libraries only (spdlog brings fmt); curl for the health check.
 RUN apt-get update -q \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libspdlog1.10 curl \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      libspdlog1.10 curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home --uid 10001 poolserver
 COPY --from=build /src/build/release/server/poolserver /usr/local/bin/poolserver
