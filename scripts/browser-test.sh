@@ -9,9 +9,9 @@
 #   scripts/browser-test.sh --screenshot FILE        # keep the screenshot taken under load
 #   scripts/browser-test.sh --screenshot docs/dashboard.png   # the README's picture
 #
-# Installs chromium and nodejs (apt-get, non-interactive) if missing, then playwright-core
-# at the version tests/browser/package-lock.json pins (npm ci; it never downloads a browser),
-# and builds the release binaries if missing.
+# Installs chromium and nodejs (apt-get, non-interactive; Debian 12's Node.js 18 is enough)
+# if missing, then playwright-core at the version tests/browser/package-lock.json pins (npm
+# ci; it never downloads a browser), and builds the release binaries if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,8 +38,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # NodeSource's nodejs carries npm; Debian's does not.
 command -v npm >/dev/null || scripts/apt-install.sh npm || fail "could not install npm"
+# The Node.js the pinned playwright-core declares it needs (1.61.x: >=18, so Debian 12's
+# nodejs 18 runs it; 1.62 and later need 20), read from the lockfile so the two cannot differ.
+node_need=$(node -p 'require("./tests/browser/package-lock.json").packages["node_modules/playwright-core"].engines.node' 2>/dev/null) ||
+  fail "could not read playwright-core's engines from tests/browser/package-lock.json with $(node --version 2>&1)"
+need_major=${node_need#>=}
+[[ "$node_need" == ">="* && "$need_major" =~ ^[0-9]+$ ]] ||
+  fail "tests/browser/package-lock.json: playwright-core's engines.node is '$node_need', expected '>=N'"
 node_major=$(node -p 'process.versions.node.split(".")[0]')
-[ "$node_major" -ge 20 ] || fail "playwright-core needs Node.js 20 or newer; node is $(node --version)"
+[ "$node_major" -ge "$need_major" ] ||
+  fail "playwright-core (tests/browser/package-lock.json) needs Node.js $need_major or newer; node is $(node --version)"
 
 # playwright-core only: it drives the browser given to it and never fetches one.
 say "npm ci (playwright-core, as pinned)"

@@ -5,12 +5,14 @@
 # (FUZZ_SECONDS=60 for longer, FUZZ_SECONDS=0 to skip). Then the benchmark suite in its
 # quick mode, to show it still runs end to end (its numbers are thrown away; BENCH_SMOKE=0
 # skips it). Then three poolservers behind HAProxy (scripts/cluster.sh --quick, about 10 s;
-# it installs haproxy itself; CLUSTER_SMOKE=0 skips it). Last, Prometheus for real: /metrics
+# it installs haproxy itself; CLUSTER_SMOKE=0 skips it). Then Prometheus for real: /metrics
 # linted, the alert rules and their unit tests, a real Prometheus scraping a poolserver, the
 # Grafana dashboard's metric names and queries (scripts/prometheus.sh, about 10 s; it installs
-# prometheus itself; PROMETHEUS_SMOKE=0 skips it). And the dashboard in Debian's Chromium
+# prometheus itself; PROMETHEUS_SMOKE=0 skips it). Then the dashboard in Debian's Chromium
 # (scripts/browser-test.sh, about 15 s; it installs chromium and playwright-core itself;
-# BROWSER_SMOKE=0 skips it).
+# BROWSER_SMOKE=0 skips it). Last, the Docker image built and run (scripts/docker-test.sh: a
+# dockerd of its own and a debootstrapped Debian base, no Docker Hub; it installs docker.io
+# and debootstrap itself; DOCKER_SMOKE=0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh bench
@@ -62,4 +64,10 @@ if [ "${BROWSER_SMOKE:-1}" != 0 ]; then
   cmake --preset release >/dev/null
   cmake --build --preset release -j "$jobs" --target poolserver poolactor
   scripts/browser-test.sh
+fi
+# The image: built from the Dockerfile without Docker Hub, run on loopback; it must answer a
+# job, turn healthy, take a poolactor from the same image and stop cleanly on `docker stop`.
+if [ "${DOCKER_SMOKE:-1}" != 0 ]; then
+  echo "=== docker: the image built and run" >&2
+  scripts/docker-test.sh
 fi
