@@ -12,13 +12,14 @@ namespace server {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-actor_listener::actor_listener(std::vector<net::io_context*> ios,
-                               const config::settings& settings, pool::worker_pool& pool)
+actor_listener::actor_listener(std::vector<net::io_context*> ios, const config::settings& settings,
+                               pool::worker_pool& pool)
     : ios_(std::move(ios)),
       settings_(settings),
       pool_(pool),
       acceptor_(listen_on(*ios_.at(0), settings.actor_host, settings.actor_port.value_or(0),
-                          "ACTOR_HOST")) {}
+                          "ACTOR_HOST")),
+      accept_retry_(*ios_[0]) {}
 
 tcp::endpoint actor_listener::local_endpoint() const {
   return acceptor_.local_endpoint();
@@ -32,6 +33,7 @@ void actor_listener::close() {
   net::post(*ios_[0], [this] {
     boost::system::error_code ec;
     acceptor_.close(ec);
+    accept_retry_.cancel();
   });
 }
 
@@ -53,11 +55,19 @@ void actor_listener::do_accept() {
   acceptor_.async_accept(io, [this](boost::system::error_code ec, tcp_socket socket) {
     if (ec == net::error::operation_aborted) return;
     if (ec) {
-      spdlog::warn("actor accept: {}", ec.message());
-      return do_accept();  // the error was this connection's (e.g. reset before accept)
+      // Out of descriptors, the connection stays queued: accepting again at once would fail
+      // again at once, a busy loop. The pause and the log's pace are accept_pacing's.
+      const auto pause = pacing_.failed(ec);
+      if (pause.count() == 0) return do_accept();  // the connection's own failure
+      accept_retry_.expires_after(pause);
+      accept_retry_.async_wait([this](boost::system::error_code e) {
+        if (!e && acceptor_.is_open()) do_accept();
+      });
+      return;
     }
+    pacing_.succeeded();
     boost::system::error_code opt;
-    socket.set_option(tcp::no_delay(true), opt);  // jobs are small and latency-bound
+    socket.set_option(tcp::no_delay(true), opt);                 // jobs are small and latency-bound
     socket.set_option(net::socket_base::keep_alive(true), opt);  // a vanished host, when idle
     std::ostringstream peer;
     peer << socket.remote_endpoint(opt);

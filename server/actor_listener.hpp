@@ -13,10 +13,12 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "config/config.hpp"
 #include "pool/metrics.hpp"
 #include "pool/worker_pool.hpp"
+#include "server/accept_pacing.hpp"
 #include "server/actor_link.hpp"
 
 namespace server {
@@ -56,7 +58,9 @@ class actor_listener {
   const config::settings& settings_;
   pool::worker_pool& pool_;
   boost::asio::ip::tcp::acceptor acceptor_;
-  std::size_t next_io_ = 0;  // acceptor handler only
+  boost::asio::steady_timer accept_retry_;  // the pause after an accept error
+  accept_pacing pacing_{"actor accept"};    // acceptor handler only
+  std::size_t next_io_ = 0;                 // acceptor handler only
   std::atomic<std::uint64_t> next_id_{1};
 
   mutable std::mutex links_mutex_;  // connect, disconnect, stop and scrape only

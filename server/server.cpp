@@ -24,7 +24,6 @@ using tcp = net::ip::tcp;
 namespace {
 
 constexpr auto sample_period = std::chrono::milliseconds(500);
-constexpr auto accept_retry_delay = std::chrono::milliseconds(50);
 
 std::vector<std::unique_ptr<net::io_context>> make_io_contexts(std::size_t n) {
   std::vector<std::unique_ptr<net::io_context>> io;
@@ -174,13 +173,15 @@ void server::do_accept() {
     if (ec) {
       // Out of descriptors and the like: retry after a pause rather than
       // spin.
-      spdlog::warn("accept: {}", ec.message());
-      accept_retry_.expires_after(accept_retry_delay);
+      const auto pause = accept_pacing_.failed(ec);
+      if (pause.count() == 0) return do_accept();  // the connection's own failure
+      accept_retry_.expires_after(pause);
       accept_retry_.async_wait([this](boost::system::error_code e) {
         if (!e && !draining()) do_accept();
       });
       return;
     }
+    accept_pacing_.succeeded();
     stats_.connection_accepted();
     std::make_shared<session>(std::move(socket), *this)->start();
     do_accept();
