@@ -72,10 +72,12 @@ std::optional<std::string> actor_ledger::on_message(std::string_view text, clock
     ++(reply.ok ? completed_ : failed_);
     latency_.observe(now - p.sent);
   }
-  if (reply.ok && pid_.exchange(reply.pid, std::memory_order_relaxed) != reply.pid)
+  // An answer without a valid pid (an error, or pid 0) is named by the last one the actor gave.
+  if (reply.pid != 0 && pid_.exchange(reply.pid, std::memory_order_relaxed) != reply.pid)
     spdlog::info("actor {} is process {}", name_, reply.pid);
   pool::job_result r;
   r.run_time = now - p.sent;
+  r.ran_on = pool::backend_kind::actor;
   r.actor_pid = reply.pid != 0 ? reply.pid : pid();
   if (reply.ok) {
     r.status = pool::job_status::completed;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -197,5 +198,26 @@ TEST_CASE("protocol: malformed messages are named, well-formed jobs with bad arg
     const auto r = expect(actor::parse_request(text));
     CHECK(r.id == 4);
     CHECK_FALSE(r.invalid_args.empty());
+  }
+}
+
+TEST_CASE("protocol: a pid outside 1..2^63-1 is no process id: the reply stands, its pid is 0") {
+  const std::pair<const char*, std::int64_t> cases[] = {
+      {R"({"id":1,"value":2,"pid":1})", 1},
+      {R"({"id":1,"value":2,"pid":9223372036854775807})", std::numeric_limits<std::int64_t>::max()},
+      {R"({"id":1,"value":2,"pid":0})", 0},
+      {R"({"id":1,"value":2,"pid":-5})", 0},
+      {R"({"id":1,"value":2,"pid":-9223372036854775808})", 0},
+      {R"({"id":1,"value":2,"pid":9223372036854775808})", 0},   // 2^63: used to wrap negative
+      {R"({"id":1,"value":2,"pid":18446744073709551615})", 0},  // 2^64-1
+      {R"({"id":1,"value":2,"pid":18446744073709551616})", 0},  // 2^64: a float to the parser
+      {R"({"id":1,"value":2,"pid":12.5})", 0},
+      {R"({"id":1,"value":2,"pid":1e3})", 0},
+  };
+  for (const auto& [text, pid] : cases) {
+    const auto r = expect(actor::parse_reply(text));
+    CHECK_MESSAGE(r.ok, text);
+    CHECK_MESSAGE(r.pid == pid, text);
+    CHECK(r.value == 2.0);
   }
 }
