@@ -56,6 +56,7 @@ std::optional<std::string> actor_ledger::on_message(std::string_view text, clock
     return "malformed message (" + bad->reason + ")";
   auto& reply = std::get<actor::job_reply>(parsed);
   pending p;
+  auto stop = pool::stop_reason::none;
   {
     std::lock_guard lock(mutex_);
     const auto it = in_flight_.find(reply.id);
@@ -69,7 +70,13 @@ std::optional<std::string> actor_ledger::on_message(std::string_view text, clock
     in_flight_.erase(it);
     heard_ = now;
     ++consumed_;
-    ++(reply.ok ? completed_ : failed_);
+    // An answer past the job's deadline, or after its client left, answers nobody: the
+    // request got its 504 (or nothing), and is counted the way its session answered it.
+    stop = p.job.token ? p.job.token->check() : pool::stop_reason::none;
+    if (stop != pool::stop_reason::none)
+      ++cancelled_[static_cast<std::size_t>(stop)];
+    else
+      ++(reply.ok ? completed_ : failed_);
     latency_.observe(now - p.sent);
   }
   // An answer without a valid pid (an error, or pid 0) is named by the last one the actor gave.
@@ -79,10 +86,13 @@ std::optional<std::string> actor_ledger::on_message(std::string_view text, clock
   r.run_time = now - p.sent;
   r.ran_on = pool::backend_kind::actor;
   r.actor_pid = reply.pid != 0 ? reply.pid : pid();
-  if (reply.ok) {
+  r.started = true;
+  if (stop != pool::stop_reason::none) {
+    r.status = pool::job_status::cancelled;  // what its session answers, if it has not yet
+    r.stop = stop;
+  } else if (reply.ok) {
     r.status = pool::job_status::completed;
     r.value = reply.value;
-    r.started = true;
   } else {
     r.status = pool::job_status::failed;
     r.error = "actor " + name_ + ": " + reply.error;
@@ -100,12 +110,20 @@ std::optional<std::string> actor_ledger::silent(clock::time_point now,
          " ms with jobs in flight";
 }
 
-std::vector<pool::job> actor_ledger::close() {
+std::vector<actor_ledger::taken_back> actor_ledger::close(bool shutdown) {
   std::lock_guard lock(mutex_);
   closed_ = true;
-  std::vector<pool::job> jobs;
+  std::vector<taken_back> jobs;
   jobs.reserve(in_flight_.size());
-  for (auto& [id, p] : in_flight_) jobs.push_back(std::move(p.job));
+  for (auto& [id, p] : in_flight_) {
+    // check(), not cancelled(): a job past its deadline is about to be answered 504 by its
+    // session, whose timer may not have fired yet; running it again would help nobody.
+    auto why = p.job.token ? p.job.token->check() : pool::stop_reason::none;
+    if (why == pool::stop_reason::none)
+      why = shutdown ? pool::stop_reason::shutdown : pool::stop_reason::actor_lost;
+    ++cancelled_[static_cast<std::size_t>(why)];
+    jobs.push_back({std::move(p.job), why});
+  }
   in_flight_.clear();
   outgoing_.clear();
   return jobs;
@@ -119,6 +137,10 @@ pool::worker_stats actor_ledger::stats() const {
   s.producer_waits = producer_waits_;
   s.completed = completed_;
   s.failed = failed_;
+  for (std::size_t why = 0; why < cancelled_.size(); ++why) {
+    s.cancelled_by[why][static_cast<std::size_t>(pool::cancel_stage::running)] = cancelled_[why];
+    s.cancelled += cancelled_[why];
+  }
   s.in_flight = in_flight_.size();
   s.run_time = latency_.read();
   return s;

@@ -10,6 +10,8 @@
 // Threads: try_submit(), stats() and pid() from any thread (the pool's callers); the rest
 // from the link's thread only.
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -51,11 +53,19 @@ class actor_ledger {
   /// `timeout`.
   std::optional<std::string> silent(pool::clock::time_point now,
                                     pool::clock::duration timeout) const;
-  /// Takes no job any more, and returns the jobs in flight: the caller finishes them.
-  std::vector<pool::job> close();
+  /// A job close() took back, and how its attempt here was counted: actor_lost when someone
+  /// still waits for it (the caller submits it again, or refuses it), else the reason its
+  /// request was answered already, or shutdown (the caller answers it cancelled).
+  struct taken_back {
+    pool::job job;
+    pool::stop_reason counted_as;
+  };
+  /// Takes no job any more, and returns the jobs in flight, each counted as cancelled
+  /// (stage running: the actor may have started it). `shutdown`: the server is stopping.
+  std::vector<taken_back> close(bool shutdown);
 
-  /// produced, consumed, producer_waits, completed, failed, in_flight, and as run_time the
-  /// round trip (see pool::remote_backend::stats()).
+  /// produced, consumed, producer_waits, completed, failed, cancelled (by reason), in_flight,
+  /// and as run_time the round trip (see pool::remote_backend::stats()).
   pool::worker_stats stats() const;
   std::size_t in_flight() const;
   /// The actor's process id, once an answer said it (0 before).
@@ -88,6 +98,7 @@ class actor_ledger {
   std::uint64_t consumed_ = 0;
   std::uint64_t completed_ = 0;
   std::uint64_t failed_ = 0;
+  std::array<std::uint64_t, pool::stop_reason_names.size()> cancelled_{};  // stage running
   pool::histogram latency_{true};
 
   std::atomic<std::int64_t> pid_{0};

@@ -22,6 +22,7 @@ actor_link::actor_link(tcp_socket&& socket, actor_listener& owner, std::string n
 
 void actor_link::start() {
   net::post(socket_.get_executor(), [self = shared_from_this()] {
+    if (self->ended_) return;  // stopped before it joined
     self->owner_.pool().add_remote(self);
     spdlog::info("actor {} joined the pool", self->name_);
     self->read_more();
@@ -87,17 +88,17 @@ void actor_link::watch() {
 void actor_link::end(link_end why, const std::string& detail) {
   if (ended_) return;
   ended_ = true;
-  // First out of the pool: once remove_remote() returns, no try_submit() reaches this link,
-  // so the jobs taken below are all there will ever be.
-  owner_.pool().remove_remote(this);
-  auto jobs = ledger_.close();
+  // Out of the pool first: no try_submit() reaches this link once the jobs are taken back,
+  // so they are all there will ever be, and no scrape sees them counted nowhere.
+  std::vector<actor_ledger::taken_back> jobs;
+  owner_.pool().remove_remote(this, [&] { jobs = ledger_.close(why == link_end::shutdown); });
   error_code ec;
   socket_.shutdown(tcp_socket::shutdown_both, ec);
   socket_.close(ec);
   timer_.cancel();
   spdlog::log(why == link_end::shutdown ? spdlog::level::info : spdlog::level::warn,
               "actor {} left the pool: {}; {} job(s) in flight there", name_, detail, jobs.size());
-  owner_.link_ended(why, std::move(jobs));
+  owner_.link_ended(why, pid(), std::move(jobs));
 }
 
 }  // namespace server

@@ -84,16 +84,18 @@ void actor_listener::do_accept() {
   });
 }
 
-void actor_listener::link_ended(link_end why, std::vector<pool::job>&& jobs) {
+void actor_listener::link_ended(link_end why, std::int64_t pid,
+                                std::vector<actor_ledger::taken_back>&& jobs) {
   disconnects_[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed);
-  for (auto& j : jobs) {
+  for (auto& [j, counted_as] : jobs) {
     pool::job_result r;
     r.started = true;
-    const auto cancelled = j.token ? j.token->cancelled() : pool::stop_reason::none;
-    if (why == link_end::shutdown || cancelled != pool::stop_reason::none) {
+    r.ran_on = pool::backend_kind::actor;  // the one that held it, for the access log
+    r.actor_pid = pid;
+    if (counted_as != pool::stop_reason::actor_lost) {
       // Nobody waits for it (its request was answered, or the server is stopping).
       r.status = pool::job_status::cancelled;
-      r.stop = why == link_end::shutdown ? pool::stop_reason::shutdown : cancelled;
+      r.stop = counted_as;
       j.done(std::move(r));
       continue;
     }

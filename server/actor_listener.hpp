@@ -45,8 +45,9 @@ class actor_listener {
   const config::settings& settings() const noexcept { return settings_; }
   /// A job id, unique for the life of the server.
   std::uint64_t next_id() noexcept { return next_id_.fetch_add(1, std::memory_order_relaxed); }
-  /// A link ended for `why` with these jobs in flight: submits them again, or answers them.
-  void link_ended(link_end why, std::vector<pool::job>&& jobs);
+  /// A link ended for `why` with these jobs in flight: submits again those someone waits for
+  /// (or refuses them, 503), and answers the others cancelled. `pid`: the actor's, or 0.
+  void link_ended(link_end why, std::int64_t pid, std::vector<actor_ledger::taken_back>&& jobs);
 
   /// Appends the actor connection metric families.
   void write_metrics(pool::prometheus_writer& w) const;
