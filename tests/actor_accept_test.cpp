@@ -19,12 +19,10 @@
 #include <sstream>
 #include <string>
 
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/spdlog.h>
-
 #include "child_process.hpp"
 #include "fake_actor.hpp"
 #include "http_client.hpp"
+#include "log_capture.hpp"
 #include "prometheus_check.hpp"
 #include "server/accept_pacing.hpp"
 
@@ -55,23 +53,6 @@ double cpu_seconds(pid_t pid) {
   return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
-// Lines that spdlog's default logger writes while it lives.
-struct captured_log {
-  std::ostringstream text;
-  std::shared_ptr<spdlog::logger> saved = spdlog::default_logger();
-  captured_log() {
-    auto logger = std::make_shared<spdlog::logger>(
-        "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(text));
-    logger->set_pattern("%l %v");
-    spdlog::set_default_logger(logger);
-  }
-  ~captured_log() { spdlog::set_default_logger(saved); }
-  std::size_t lines() const {
-    const auto s = text.str();
-    return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n'));
-  }
-};
-
 boost::system::error_code errno_code(int e) {
   return {e, boost::system::system_category()};
 }
@@ -80,7 +61,7 @@ boost::system::error_code errno_code(int e) {
 
 TEST_CASE("accept pacing: pauses on errors of the process, not on the connection's own") {
   server::accept_pacing pacing("test accept");
-  captured_log log;
+  test::captured_log log;
   const auto t = pool::clock::now();
   for (int e : {EMFILE, ENFILE, ENOBUFS, ENOMEM})
     CHECK(pacing.failed(errno_code(e), t) == server::accept_pacing::pause);
@@ -90,7 +71,7 @@ TEST_CASE("accept pacing: pauses on errors of the process, not on the connection
 
 TEST_CASE("accept pacing: at most one warning a second, counting the ones it left out") {
   server::accept_pacing pacing("test accept");
-  captured_log log;
+  test::captured_log log;
   const auto t = pool::clock::now();
   for (int i = 0; i < 10'000; ++i) pacing.failed(errno_code(EMFILE), t + i * 10us);
   CHECK(log.lines() == 1);  // 0.1 s of failures

@@ -14,54 +14,22 @@
 #include <sstream>
 #include <string>
 
+#include "actor_support.hpp"
 #include "fake_actor.hpp"
-#include "test_server.hpp"
 
 namespace {
 
+using test::actor_port;
 using test::body_of;
 using test::fake_actor;
 using test::http_client;
 using test::running_server;
+using test::settled;
+using test::wait_for_actors;
+using test::with_actors;
+using counts = test::pool_counts;
 namespace http = boost::beast::http;
 using namespace std::chrono_literals;
-
-config::settings with_actors(std::size_t threads) {
-  auto s = test::test_settings();
-  s.threads = threads;
-  s.actor_port = 0;
-  return s;
-}
-
-unsigned short actor_port(running_server& s) {
-  return s.srv->actor_endpoint()->port();
-}
-
-void wait_for_actors(running_server& s, std::size_t n) {
-  test::wait_until([&] { return s.srv->workers().remotes().size() == n; });
-}
-
-// The pool-wide counts of one scrape.
-struct counts {
-  double produced = 0, completed = 0, failed = 0, cancelled = 0, in_flight = 0;
-  std::string text;
-
-  explicit counts(running_server& s) : text(s.metrics()) {
-    produced = value("poolserver_jobs_produced_total");
-    completed = value("poolserver_jobs_completed_total");
-    failed = value("poolserver_jobs_failed_total");
-    in_flight = value("poolserver_in_flight");
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);)
-      if (line.rfind("poolserver_jobs_cancelled_total{", 0) == 0)
-        cancelled += std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  double value(const std::string& series) const { return test::metric(text, series).value_or(-1); }
-  double cancelled_by(const std::string& reason) const {
-    return value("poolserver_jobs_cancelled_total{reason=\"" + reason + "\",stage=\"running\"}");
-  }
-  bool identity() const { return produced == completed + failed + cancelled + in_flight; }
-};
 
 // Whether the server's end of the connection from 127.0.0.1:`client_port` is still open
 // (established, or the client's FIN received and the server not closed yet), per /proc/net/tcp.
@@ -77,12 +45,6 @@ bool server_end_open(unsigned short server_port, unsigned short client_port) {
     if (l == local && r == remote && (state == "01" || state == "08")) return true;
   }
   return false;
-}
-
-// Waits until nothing is in flight, then reads the counts once more.
-counts settled(running_server& s) {
-  test::wait_until([&] { return s.srv->workers().in_flight() == 0; });
-  return counts(s);
 }
 
 }  // namespace
