@@ -14,7 +14,7 @@ actor_ledger::actor_ledger(limits l, std::function<std::uint64_t()> next_id, std
 bool actor_ledger::try_submit(pool::job& j, clock::time_point now, bool& start_flush) {
   std::lock_guard lock(mutex_);
   if (closed_) return false;
-  if (in_flight_.size() >= limits_.max_in_flight) {
+  if (in_flight_.size() >= limits_.max_in_flight || outgoing_.size() >= limits_.max_unsent) {
     ++producer_waits_;
     return false;
   }
@@ -30,13 +30,14 @@ bool actor_ledger::try_submit(pool::job& j, clock::time_point now, bool& start_f
   return true;
 }
 
-bool actor_ledger::take_unsent(std::string& out) {
+bool actor_ledger::take_unsent(std::string& out, clock::time_point now) {
   std::lock_guard lock(mutex_);
   if (outgoing_.empty()) {
     flushing_ = false;
     return false;
   }
   out.swap(outgoing_);
+  writing_since_ = now;
   return true;
 }
 
@@ -103,11 +104,15 @@ std::optional<std::string> actor_ledger::on_message(std::string_view text, clock
 
 std::optional<std::string> actor_ledger::silent(clock::time_point now,
                                                 clock::duration timeout) const {
+  const auto ms =
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
+  // A write completes once the kernel has the bytes: one that waits this long means the
+  // socket buffers are full, the actor reads nothing, and what waits to be written grows.
+  if (writing_since_ && now - *writing_since_ > timeout)
+    return "it has read none of its jobs for " + ms + " ms";
   std::lock_guard lock(mutex_);
   if (in_flight_.empty() || now - heard_ <= timeout) return std::nullopt;
-  return "no answer for " +
-         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) +
-         " ms with jobs in flight";
+  return "no answer for " + ms + " ms with jobs in flight";
 }
 
 std::vector<actor_ledger::taken_back> actor_ledger::close(bool shutdown) {

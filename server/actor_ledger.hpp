@@ -33,6 +33,9 @@ class actor_ledger {
   struct limits {
     std::size_t max_in_flight = 64;                ///< ACTOR_MAX_IN_FLIGHT
     std::size_t max_message = actor::max_message;  ///< longest message the actor may send
+    /// Framed jobs not yet handed to a write; past it the ledger takes no job (an actor
+    /// that answers by guessing ids keeps none in flight while it reads nothing).
+    std::size_t max_unsent = 1 << 20;
   };
 
   /// `next_id` gives job ids unique for the server's life; `name` is the link's, for errors.
@@ -44,13 +47,16 @@ class actor_ledger {
   /// `j` untouched. Sets `start_flush` when the caller must start writing (none under way).
   bool try_submit(pool::job& j, pool::clock::time_point now, bool& start_flush);
   /// Swaps the framed jobs not yet written into `out`, which must be empty; false when there
-  /// are none (writing stops until a try_submit() asks for it again).
-  bool take_unsent(std::string& out);
+  /// are none (writing stops until a try_submit() asks for it again). `now`: the write of
+  /// them starts.
+  bool take_unsent(std::string& out, pool::clock::time_point now);
+  /// The write of what take_unsent() gave has completed.
+  void written() noexcept { writing_since_.reset(); }
   /// Bytes from the actor: finishes each job they answer (its `done` is called outside the
   /// lock). Returns why the link must end when they break the protocol; nothing more is read.
   std::optional<std::string> feed(std::string_view bytes, pool::clock::time_point now);
   /// Why the link must end for silence, if it must: jobs in flight and nothing heard for
-  /// `timeout`.
+  /// `timeout`, or a write under way for `timeout` (the actor reads nothing).
   std::optional<std::string> silent(pool::clock::time_point now,
                                     pool::clock::duration timeout) const;
   /// A job close() took back, and how its attempt here was counted: actor_lost when someone
@@ -85,7 +91,8 @@ class actor_ledger {
   const limits limits_;
   const std::function<std::uint64_t()> next_id_;
   const std::string name_;
-  actor::frame_reader frames_;  // link thread only
+  actor::frame_reader frames_;                            // link thread only
+  std::optional<pool::clock::time_point> writing_since_;  // link thread only
 
   mutable std::mutex mutex_;  // guards the members below
   std::unordered_map<std::uint64_t, pending> in_flight_;

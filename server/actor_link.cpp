@@ -44,7 +44,7 @@ bool actor_link::try_submit(pool::job& j) {
 }
 
 void actor_link::flush() {
-  if (ended_ || !ledger_.take_unsent(writing_)) return;
+  if (ended_ || !ledger_.take_unsent(writing_, clock::now())) return;
   net::async_write(socket_, net::buffer(writing_),
                    [self = shared_from_this()](error_code ec, std::size_t) { self->on_write(ec); });
 }
@@ -52,6 +52,7 @@ void actor_link::flush() {
 void actor_link::on_write(error_code ec) {
   if (ended_) return;
   if (ec) return end(link_end::closed, "write: " + ec.message());
+  ledger_.written();
   writing_.clear();
   flush();
 }

@@ -28,7 +28,7 @@ class actor_listener;
 enum class link_end : std::uint8_t {
   closed,     ///< the actor closed the connection or it failed (reset, write error)
   malformed,  ///< the actor broke the protocol (malformed, oversized, unknown id)
-  timeout,    ///< jobs in flight and nothing heard for ACTOR_TIMEOUT_MS
+  timeout,    ///< jobs in flight and nothing heard, or a write waiting, for ACTOR_TIMEOUT_MS
   shutdown,   ///< the server is stopping
 };
 inline constexpr std::array<std::string_view, 4> link_end_names{"closed", "malformed", "timeout",

@@ -123,7 +123,8 @@ void actor_listener::write_metrics(pool::prometheus_writer& w) const {
   w.sample("poolserver_actor_connects_total", {}, connects_.load(std::memory_order_relaxed));
   w.family("poolserver_actor_disconnects_total", "counter",
            "Actors removed from the pool, by reason (closed: the actor closed or the connection "
-           "failed; malformed: it broke the protocol; timeout: silent with jobs in flight; "
+           "failed; malformed: it broke the protocol; timeout: silent with jobs in flight, or "
+           "reading nothing; "
            "shutdown: the server stopped).");
   for (std::size_t i = 0; i < link_end_names.size(); ++i)
     w.sample("poolserver_actor_disconnects_total", {{"reason", link_end_names[i]}},

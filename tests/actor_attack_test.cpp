@@ -303,3 +303,31 @@ TEST_CASE("actor attack: 100 actors join at once, each runs a job, all leave at 
   CHECK(n.identity());
   CHECK(http_client(s.port).get("/healthz").result_int() == 200);
 }
+TEST_CASE("actor attack: an actor that answers by guessing ids but never reads is removed") {
+  // Ids are sequential, so an actor can answer jobs it never read: nothing in flight stays
+  // silent, while the jobs written to it pile up in the server. The write that cannot finish
+  // is what must end the link, and what waits to be written must stay bounded meanwhile.
+  auto settings = with_actors(0);
+  settings.actor_timeout = 300ms;
+  settings.actor_max_in_flight = 1024;
+  running_server s(settings);
+  fake_actor deaf(actor_port(s), 4096);
+  wait_for_actors(s, 1);
+  direct_jobs jobs;
+  std::uint64_t next_id = 1;  // this server's first job id
+  const auto start = steady::now();
+  while (disconnects(s, "timeout") == 0 && steady::now() - start < 10s) {
+    std::string answers;
+    for (int i = 0; i < 1024 && jobs.submit(s, 1000); ++i)
+      answers += framed(value_reply(next_id++));
+    if (!answers.empty() && deaf.flood(answers, 1) == 0) break;
+    if (answers.empty()) std::this_thread::sleep_for(1ms);  // refused: its buffer is full
+  }
+  const auto took = steady::now() - start;
+  MESSAGE(jobs.accepted << " jobs accepted; link ended after "
+                        << std::chrono::duration<double, std::milli>(took).count() << " ms");
+  CHECK(disconnects(s, "timeout") == 1);
+  test::wait_until([&] { return *jobs.done == jobs.accepted; });
+  CHECK(*jobs.twice == 0);
+  CHECK(settled(s).identity());
+}
