@@ -81,8 +81,15 @@ std::optional<std::string> actor_ledger::on_message(std::string_view text, clock
     latency_.observe(now - p.sent);
   }
   // An answer without a valid pid (an error, or pid 0) is named by the last one the actor gave.
-  if (reply.pid != 0 && pid_.exchange(reply.pid, std::memory_order_relaxed) != reply.pid)
-    spdlog::info("actor {} is process {}", name_, reply.pid);
+  // Only the first is logged at info: an actor may front several processes, and a line per
+  // change could be a line per answer.
+  if (reply.pid != 0) {
+    const auto before = pid_.exchange(reply.pid, std::memory_order_relaxed);
+    if (before == 0)
+      spdlog::info("actor {} is process {}", name_, reply.pid);
+    else if (before != reply.pid)
+      spdlog::debug("actor {} now answers as process {}", name_, reply.pid);
+  }
   pool::job_result r;
   r.run_time = now - p.sent;
   r.ran_on = pool::backend_kind::actor;

@@ -15,6 +15,7 @@
 
 #include "actor_support.hpp"
 #include "fake_actor.hpp"
+#include "log_capture.hpp"
 
 namespace {
 
@@ -330,4 +331,18 @@ TEST_CASE("actor attack: an actor that answers by guessing ids but never reads i
   test::wait_until([&] { return *jobs.done == jobs.accepted; });
   CHECK(*jobs.twice == 0);
   CHECK(settled(s).identity());
+}
+TEST_CASE("actor attack: an actor whose pid changes with every answer does not flood the log") {
+  test::captured_log log(spdlog::level::info);  // before the server's threads log, after them
+  running_server s(with_actors(0));
+  fake_actor a(actor_port(s));
+  wait_for_actors(s, 1);
+  direct_jobs jobs;
+  for (int i = 0; i < 200; ++i) {
+    REQUIRE(jobs.submit(s, 10));
+    a.answer(a.next_job().id, 1.0, 5000 + i);
+  }
+  test::wait_until([&] { return *jobs.done == 200; });
+  MESSAGE(log.lines_with("is process") << " 'is process' lines for 200 answers");
+  CHECK(log.lines_with("is process") <= 1);
 }
