@@ -110,11 +110,12 @@ std::variant<job_reply, malformed> parse_reply(std::string_view text) {
     r.error = error->get<std::string>();
     return r;
   }
-  if (!value->is_number()) return malformed{"value must be a number"};
+  // null is how append_value() (and the HTTP answer) writes a value that is not finite.
+  if (!value->is_number() && !value->is_null()) return malformed{"value must be a number"};
   const auto pid = j.find("pid");
   if (pid == j.end() || !pid->is_number()) return malformed{"pid must be a number"};
   r.ok = true;
-  r.value = value->get<double>();
+  r.value = value->is_null() ? std::numeric_limits<double>::quiet_NaN() : value->get<double>();
   r.pid = read_pid(*pid);
   return r;
 }

@@ -346,3 +346,19 @@ TEST_CASE("actor attack: an actor whose pid changes with every answer does not f
   MESSAGE(log.lines_with("is process") << " 'is process' lines for 200 answers");
   CHECK(log.lines_with("is process") <= 1);
 }
+
+TEST_CASE("actor attack: a value sent as null (poolactor's non-finite) answers its job") {
+  // poolactor writes a value that is not finite as null, as the HTTP answer does. Were that a
+  // protocol breach, a job whose result is NaN would end every actor link it was sent to.
+  running_server s(with_actors(0));
+  fake_actor a(actor_port(s));
+  wait_for_actors(s, 1);
+  http_client c(s.port);
+  c.send(http::verb::get, "/5");
+  a.send(framed(value_reply(a.next_job().id, R"("value":null,"pid":7)")));
+  const auto r = c.read();
+  CHECK(r.result_int() == 200);
+  CHECK(r.body() == R"({"actor":7,"sum":null,"value":5})");
+  CHECK(s.metric("poolserver_actors") == 1);
+  CHECK(s.metric("poolserver_actor_disconnects_total{reason=\"malformed\"}") == 0);
+}

@@ -168,7 +168,6 @@ TEST_CASE("protocol: malformed messages are named, well-formed jobs with bad arg
       R"({"id":1})",                                // neither value nor error
       R"({"id":1,"value":1,"error":"x","pid":1})",  // both
       R"({"id":1,"value":"1","pid":1})",            // value as a string
-      R"({"id":1,"value":null,"pid":1})",           // value null
       R"({"id":1,"value":1})",                      // no pid
       R"({"id":1,"value":1,"pid":"7"})",            // pid as a string
       R"({"id":1,"error":42})",                     // error not a string
@@ -198,6 +197,19 @@ TEST_CASE("protocol: malformed messages are named, well-formed jobs with bad arg
     const auto r = expect(actor::parse_request(text));
     CHECK(r.id == 4);
     CHECK_FALSE(r.invalid_args.empty());
+  }
+}
+
+TEST_CASE("protocol: a value that is not finite is written as null and read back as NaN") {
+  for (double v :
+       {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+    std::string out;
+    actor::append_value(out, 3, v, 9);
+    out.pop_back();
+    CHECK(out == R"({"id":3,"value":null,"pid":9})");
+    const auto r = expect(actor::parse_reply(out));
+    CHECK(r.ok);
+    CHECK(std::isnan(r.value));
   }
 }
 
