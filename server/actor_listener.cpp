@@ -67,10 +67,14 @@ void actor_listener::do_accept() {
     }
     pacing_.succeeded();
     boost::system::error_code opt;
+    const auto remote = socket.remote_endpoint(opt);
+    // Reset while it waited to be accepted: nobody is there, and a link would be named
+    // "0.0.0.0:0" like every other such one, while its name must be unique.
+    if (opt) return do_accept();
     socket.set_option(tcp::no_delay(true), opt);                 // jobs are small and latency-bound
     socket.set_option(net::socket_base::keep_alive(true), opt);  // a vanished host, when idle
     std::ostringstream peer;
-    peer << socket.remote_endpoint(opt);
+    peer << remote;
     auto link = std::make_shared<actor_link>(std::move(socket), *this, peer.str());
     {
       std::lock_guard lock(links_mutex_);

@@ -114,3 +114,29 @@ TEST_CASE("actor port out of descriptors: accept pauses, logs little, and takes 
   CHECK(test::metric(metrics, "poolserver_actors") == 1);
   CHECK(test::metric(metrics, "poolserver_actor_connects_total") == 1);
 }
+
+TEST_CASE("actor port: a connection reset before it was accepted never joins the pool") {
+  // Queued while the server is out of descriptors, reset, then accepted: accept() returns
+  // it, but it has no peer any more (getpeername fails), so no actor is there to name.
+  test::server_process server({"THREADS=1", "ACTOR_PORT=0"});
+  const auto pid = server.proc.pid();
+  rlimit normal{};
+  REQUIRE(::prlimit(pid, RLIMIT_NOFILE, nullptr, &normal) == 0);
+  rlimit exhausted = normal;
+  exhausted.rlim_cur = static_cast<rlim_t>(lowest_free_fd(pid));
+  REQUIRE(::prlimit(pid, RLIMIT_NOFILE, &exhausted, nullptr) == 0);
+  for (int i = 0; i < 2; ++i) {
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::socket gone(ioc);
+    gone.connect({boost::asio::ip::make_address("127.0.0.1"), server.actor_port});
+    gone.set_option(boost::asio::socket_base::linger(true, 0));  // close sends a reset
+    gone.close();
+  }
+  test::fake_actor actor(server.actor_port);
+  REQUIRE(::prlimit(pid, RLIMIT_NOFILE, &normal, nullptr) == 0);
+  REQUIRE(server.proc.read_until("joined the pool"));
+  const auto metrics = test::http_client(server.port).get("/metrics").body();
+  CHECK(test::metric(metrics, "poolserver_actors") == 1);
+  CHECK(test::metric(metrics, "poolserver_actor_connects_total") == 1);
+  CHECK(server.proc.output().find("0.0.0.0:0") == std::string::npos);
+}
