@@ -1,5 +1,7 @@
 #include "actor/protocol.hpp"
 
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 #include "workers/json_number.hpp"
@@ -30,6 +32,16 @@ bool read_id(const json& j, std::uint64_t& id) {
   if (it == j.end() || !it->is_number_unsigned()) return false;
   id = it->get<std::uint64_t>();
   return true;
+}
+
+// A process id from 1 to 2^63-1, or 0. Read as unsigned: a signed read of 2^63 or more wraps
+// negative, and a negative or zero id names no process either.
+std::int64_t read_pid(const json& pid) {
+  if (!pid.is_number_unsigned()) return 0;  // negative, fractional, or past 64 bits
+  const auto v = pid.get<std::uint64_t>();
+  return v <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+             ? static_cast<std::int64_t>(v)
+             : 0;
 }
 
 }  // namespace
@@ -98,12 +110,13 @@ std::variant<job_reply, malformed> parse_reply(std::string_view text) {
     r.error = error->get<std::string>();
     return r;
   }
-  if (!value->is_number()) return malformed{"value must be a number"};
+  // null is how append_value() (and the HTTP answer) writes a value that is not finite.
+  if (!value->is_number() && !value->is_null()) return malformed{"value must be a number"};
   const auto pid = j.find("pid");
-  if (pid == j.end() || !pid->is_number_integer()) return malformed{"pid must be an integer"};
+  if (pid == j.end() || !pid->is_number()) return malformed{"pid must be a number"};
   r.ok = true;
-  r.value = value->get<double>();
-  r.pid = pid->get<std::int64_t>();
+  r.value = value->is_null() ? std::numeric_limits<double>::quiet_NaN() : value->get<double>();
+  r.pid = read_pid(*pid);
   return r;
 }
 

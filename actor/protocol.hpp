@@ -1,8 +1,10 @@
 #pragma once
 // The actor wire protocol's messages (see framing.hpp for how they are delimited):
 //   server → actor: {"id": <integer>, "method": "square_sum", "args": [<n>]}
-//   actor → server: {"id": <same id>, "value": <result>, "pid": <the actor's process id>}
+//   actor → server: {"id": <same id>, "value": <result or null>, "pid": <the actor's process id>}
 //                or {"id": <same id>, "error": "<message>"}
+// A pid is a process id only from 1 to 2^63-1; any other number (0, negative, larger, with a
+// fraction) is read as 0, "no process id", and the reply still counts.
 // Ids are unique per server; replies may come in any order. Unknown extra fields are
 // ignored, so either side may add some without breaking the other.
 
@@ -26,9 +28,9 @@ struct job_request {
 /// An actor's answer to one job.
 struct job_reply {
   std::uint64_t id = 0;
-  bool ok = false;     ///< true: `value` and `pid`; false: `error`
-  double value = 0;
-  std::int64_t pid = 0;
+  bool ok = false;       ///< true: `value` and `pid`; false: `error`
+  double value = 0;      ///< NaN when the actor sent null (its result was not finite)
+  std::int64_t pid = 0;  ///< 1..2^63-1, or 0: the actor gave no valid one
   std::string error;
 };
 

@@ -4,20 +4,33 @@
 // Invariants: the framer returns exactly the NUL-separated pieces of the stream, never one
 // longer than its limit, and stops for good at the first that is; every message parses as a
 // reply, a request or `malformed` without crashing; a reply or request that parses, written
-// again by this side, parses back to the same thing (values bit-exact).
+// again by this side, parses back to the same thing (values bit-exact, NaN as NaN).
+//
+// Then the same stream is what an actor sends to one link (server/actor_ledger.hpp) holding
+// jobs 1 to 8 (3 and 6 past their deadline), fed whole and again in reads of 1 to 16 bytes:
+// each job is finished exactly once (answered, or taken back when the link ends), one past
+// its deadline only as cancelled; the link's counts keep produced = completed + failed +
+// cancelled + in_flight after every read; it holds no more than the limit of a message; and
+// how the stream is cut into reads changes nothing.
 
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "actor/framing.hpp"
 #include "actor/protocol.hpp"
 #include "fuzz/fuzz_check.hpp"
+#include "server/actor_ledger.hpp"
 
 namespace {
 
@@ -26,7 +39,7 @@ constexpr std::size_t limit = 256;  // small, so that inputs reach it
 void check_reply(std::string_view text) {
   auto parsed = actor::parse_reply(text);
   const auto* r = std::get_if<actor::job_reply>(&parsed);
-  if (!r || (r->ok && !std::isfinite(r->value))) return;  // JSON cannot write inf back
+  if (!r) return;
   std::string again;
   if (r->ok)
     actor::append_value(again, r->id, r->value, r->pid);
@@ -39,7 +52,10 @@ void check_reply(std::string_view text) {
   const auto* b = std::get_if<actor::job_reply>(&back);
   FUZZ_CHECK(b != nullptr, again);
   FUZZ_CHECK(b->id == r->id && b->ok == r->ok, again);
-  if (r->ok) {
+  if (r->ok && std::isnan(r->value)) {
+    FUZZ_CHECK(std::isnan(b->value), again);  // written as null, read back as NaN
+    FUZZ_CHECK(b->pid == r->pid, again);
+  } else if (r->ok) {
     FUZZ_CHECK(std::memcmp(&b->value, &r->value, sizeof r->value) == 0 || b->value == r->value,
                again);  // +0.0 and -0.0 compare equal; both read back as written
     FUZZ_CHECK(b->pid == r->pid, again);
@@ -59,6 +75,71 @@ void check_request(std::string_view text) {
   const auto* b = std::get_if<actor::job_request>(&back);
   FUZZ_CHECK(b != nullptr, again);
   FUZZ_CHECK(b->id == r->id && b->n == r->n && b->invalid_args.empty(), again);
+}
+
+constexpr int jobs = 8;
+
+// What one link made of the stream.
+struct link_run {
+  std::array<int, jobs + 1> finished{};  // by id: answers delivered, plus taken back
+  std::array<std::optional<pool::job_status>, jobs + 1> status{};  // of answered ones
+  bool broken = false;
+  pool::worker_stats stats;
+};
+
+void run_link(std::string_view stream, std::size_t read_size, link_run& out) {
+  std::uint64_t next_id = 1;
+  server::actor_ledger ledger(
+      {jobs, limit}, [&] { return next_id++; }, "fuzz");
+  const auto now = pool::clock::now();
+  const auto expired = std::make_shared<pool::cancel_token>(pool::clock::time_point::min());
+  for (int k = 1; k <= jobs; ++k) {
+    pool::job j;
+    j.method = "square_sum";
+    j.arg = static_cast<std::uint64_t>(k);
+    if (k % 3 == 0) j.token = expired;
+    j.done = [&out, k](pool::job_result&& r) {
+      ++out.finished[k];
+      out.status[k] = r.status;
+    };
+    bool start_flush = false;
+    FUZZ_CHECK(ledger.try_submit(j, now, start_flush), std::to_string(k));
+  }
+  for (std::size_t at = 0; at < stream.size() && !out.broken; at += read_size) {
+    out.broken = ledger.feed(stream.substr(at, read_size), now).has_value();
+    const auto s = ledger.stats();
+    FUZZ_CHECK(s.produced == s.completed + s.failed + s.cancelled + s.in_flight,
+               std::string(stream));
+    FUZZ_CHECK(ledger.partial() <= limit, std::string(stream));
+  }
+  for (auto& back : ledger.close(false)) {
+    const auto k = back.job.arg;
+    ++out.finished[k];
+    FUZZ_CHECK(back.counted_as ==
+                   (k % 3 == 0 ? pool::stop_reason::deadline : pool::stop_reason::actor_lost),
+               std::string(stream));
+  }
+  out.stats = ledger.stats();
+}
+
+void check_link(std::string_view stream, std::size_t read_size) {
+  link_run whole, in_reads;
+  run_link(stream, stream.size() + 1, whole);
+  run_link(stream, read_size, in_reads);
+  for (int k = 1; k <= jobs; ++k) {
+    FUZZ_CHECK(whole.finished[k] == 1, std::string(stream));
+    FUZZ_CHECK(in_reads.finished[k] == 1, std::string(stream));
+    if (k % 3 == 0 && whole.status[k])
+      FUZZ_CHECK(*whole.status[k] == pool::job_status::cancelled, std::string(stream));
+  }
+  const auto& s = whole.stats;
+  FUZZ_CHECK(s.produced == jobs && s.in_flight == 0, std::string(stream));
+  FUZZ_CHECK(s.produced == s.completed + s.failed + s.cancelled, std::string(stream));
+  FUZZ_CHECK(whole.broken == in_reads.broken, std::string(stream));
+  FUZZ_CHECK(whole.status == in_reads.status, std::string(stream));
+  FUZZ_CHECK(s.completed == in_reads.stats.completed && s.failed == in_reads.stats.failed &&
+                 s.cancelled == in_reads.stats.cancelled,
+             std::string(stream));
 }
 
 }  // namespace
@@ -96,5 +177,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_reply(m);
     check_request(m);
   }
+
+  static const bool quiet = [] {
+    spdlog::set_level(spdlog::level::off);  // the link logs an actor's first pid
+    return true;
+  }();
+  (void)quiet;
+  check_link(stream, 1 + data[0] % 16);
   return 0;
 }

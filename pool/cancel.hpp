@@ -11,12 +11,13 @@
 
 namespace pool {
 
-/// Why a job stopped early.
-enum class stop_reason : std::uint8_t { none, deadline, client_gone, shutdown };
+/// Why a job stopped early. actor_lost is never a token's: it ends the attempt of a job whose
+/// actor was removed while holding it (the job itself runs again elsewhere, or is refused).
+enum class stop_reason : std::uint8_t { none, deadline, client_gone, shutdown, actor_lost };
 
 /// Names as they appear in metrics, by stop_reason value.
-inline constexpr std::array<std::string_view, 4> stop_reason_names{"none", "deadline",
-                                                                   "client_gone", "shutdown"};
+inline constexpr std::array<std::string_view, 5> stop_reason_names{
+    "none", "deadline", "client_gone", "shutdown", "actor_lost"};
 
 class cancel_token {
  public:

@@ -20,6 +20,13 @@ enum class job_status {
   refused,    ///< its remote backend was lost and no other backend had room to run it again
 };
 
+/// Which kind of backend ran a job: said by the backend, never inferred from other fields.
+enum class backend_kind : std::uint8_t {
+  none,    ///< no backend said (a job refused or answered before any backend took it)
+  worker,  ///< a local worker: job_result::backend is its index
+  actor,   ///< a remote actor: job_result::actor_pid is its process id (0: it gave none valid)
+};
+
 /// What a finished job reports to whoever submitted it.
 struct job_result {
   job_status status = job_status::failed;
@@ -27,10 +34,11 @@ struct job_result {
   std::string error;                     ///< what went wrong when failed (the exception's message)
   stop_reason stop = stop_reason::none;  ///< why, when cancelled
   bool started = false;                  ///< false: dropped from the mailbox without running
-  std::size_t backend = 0;               ///< index of the local worker that ran it
-  std::int64_t actor_pid = 0;            ///< when a remote actor ran it: its process id
-  clock::duration queue_wait{};          ///< accepted → taken out of the mailbox
-  clock::duration run_time{};            ///< taken out → finished
+  backend_kind ran_on = backend_kind::none;  ///< who ran it (or dropped it)
+  std::size_t backend = 0;                   ///< ran_on worker: the local worker's index
+  std::int64_t actor_pid = 0;    ///< ran_on actor: its process id, 1..2^63-1; 0 when it gave none
+  clock::duration queue_wait{};  ///< accepted → taken out of the mailbox
+  clock::duration run_time{};    ///< taken out → finished
 };
 
 /// A job: the computation, its completion and (optionally) its cancellation token.

@@ -92,6 +92,7 @@ void worker::run() {
     owner_add(consumed_);
     const auto start = clock::now();
     job_result r;
+    r.ran_on = backend_kind::worker;
     r.backend = index_;
     r.queue_wait = start - j.accepted;
     queue_wait_.observe(r.queue_wait);

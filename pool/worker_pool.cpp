@@ -121,15 +121,17 @@ void worker_pool::add_remote(std::shared_ptr<remote_backend> r) {
   remotes_.push_back(std::move(r));
 }
 
-void worker_pool::remove_remote(const remote_backend* r) {
+void worker_pool::remove_remote(const remote_backend* r, const std::function<void()>& take_back) {
   std::unique_lock lock(backends_mutex_);
   const auto it = std::find_if(remotes_.begin(), remotes_.end(),
                                [&](const auto& live) { return live.get() == r; });
-  if (it == remotes_.end()) return;
+  // The exclusive lock waits for every offer under way: none reaches `r` after this.
+  if (it != remotes_.end()) backends_.erase(std::find(backends_.begin(), backends_.end(), r));
+  if (take_back) take_back();
+  if (it == remotes_.end()) return;  // never added: nothing of it is in the totals
   auto last = (*it)->stats();
-  last.in_flight = 0;  // the caller takes them back and submits them again
+  last.in_flight = 0;  // taken back (a backend that had none to give has 0 already)
   add_counts(removed_, last);
-  backends_.erase(std::find(backends_.begin(), backends_.end(), it->get()));
   remotes_.erase(it);
 }
 
@@ -244,8 +246,10 @@ void worker_pool::write_metrics(prometheus_writer& w) const {
     w.sample("poolserver_worker_throughput_jobs_per_second", {{"worker", ids[k]}}, rates[k + 1]);
 
   w.family("poolserver_jobs_cancelled_total", "counter",
-           "Jobs stopped by their deadline, their client leaving or shutdown, by reason and by "
-           "stage (queued: dropped without running; running: stopped between chunks).");
+           "Jobs stopped by their deadline, their client leaving or shutdown, or whose actor was "
+           "lost while holding them (actor_lost: the job runs again elsewhere, or is refused), "
+           "by reason and by stage (queued: dropped without running; running: stopped between "
+           "chunks, or held by an actor).");
   for (std::size_t r = 1; r < stop_reason_names.size(); ++r)
     for (std::size_t st = 0; st < 2; ++st)
       w.sample("poolserver_jobs_cancelled_total",
@@ -293,6 +297,9 @@ void worker_pool::write_remote_metrics(
        &worker_stats::completed},
       {"jobs_failed_total", "counter", "Jobs the actor answered with an error.",
        &worker_stats::failed},
+      {"jobs_cancelled_total", "counter",
+       "Jobs it held whose request was answered without it (deadline, client gone, shutdown).",
+       &worker_stats::cancelled},
       {"in_flight", "gauge", "Jobs sent to the actor and not answered yet.",
        &worker_stats::in_flight},
   };

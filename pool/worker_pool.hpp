@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -76,9 +77,11 @@ class worker_pool {
   /// Adds a backend that lives outside this process; the strategy sees it from the next
   /// job on. Needs pool_options::remotes.
   void add_remote(std::shared_ptr<remote_backend> r);
-  /// Removes it. Once this returns no try_submit() reaches it any more, so the caller may
-  /// take its in-flight jobs back and submit them again. Its counters stay in the totals.
-  void remove_remote(const remote_backend* r);
+  /// Removes it: once no try_submit() can reach it any more, calls `take_back` (under the
+  /// pool's lock: it must only take the backend's jobs in flight out and count how each
+  /// ended), then keeps its counters, final now, in the totals. No scrape sees the moment
+  /// between, so the pool-wide identity holds throughout.
+  void remove_remote(const remote_backend* r, const std::function<void()>& take_back = {});
   /// The remote backends now.
   std::vector<std::shared_ptr<remote_backend>> remotes() const;
 

@@ -1,32 +1,23 @@
 #pragma once
-// The server's end of one remote actor's connection, and a backend of the pool. Jobs are
-// framed onto the socket as the actor protocol says (actor/protocol.hpp); answers come back
-// in any order and are matched by id. A link lives on one io_context; try_submit() is
-// called from any IO thread, so what it shares with the link's thread sits under a mutex
-// (a remote job costs a network round trip: the lock is not what limits it).
-//
-// Exactly once: a job lives in `in_flight_` from try_submit() until its answer arrives or
-// the link ends, and whoever takes it out of the map (under the mutex) is the only one who
-// answers it or submits it again.
+// The server's end of one remote actor's connection, and a backend of the pool: the socket,
+// its timer, and an actor_ledger (actor_ledger.hpp) that says what the bytes mean and holds
+// the jobs in flight. Jobs are framed onto the socket as the actor protocol says
+// (actor/protocol.hpp); answers come back in any order and are matched by id. A link lives on
+// one io_context; try_submit() is called from any IO thread and goes to the ledger, under its
+// mutex (a remote job costs a network round trip: the lock is not what limits it).
 
 #include <utility>  // before Asio: see ARCHITECTURE.md, known pitfalls
 
 #include <array>
-#include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <unordered_map>
-#include <vector>
 
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "actor/framing.hpp"
-#include "actor/protocol.hpp"
 #include "pool/remote_backend.hpp"
+#include "server/actor_ledger.hpp"
 #include "server/session.hpp"  // io_executor, tcp_socket, steady_timer
 
 namespace server {
@@ -37,7 +28,7 @@ class actor_listener;
 enum class link_end : std::uint8_t {
   closed,     ///< the actor closed the connection or it failed (reset, write error)
   malformed,  ///< the actor broke the protocol (malformed, oversized, unknown id)
-  timeout,    ///< jobs in flight and nothing heard for ACTOR_TIMEOUT_MS
+  timeout,    ///< jobs in flight and nothing heard, or a write waiting, for ACTOR_TIMEOUT_MS
   shutdown,   ///< the server is stopping
 };
 inline constexpr std::array<std::string_view, 4> link_end_names{"closed", "malformed", "timeout",
@@ -54,22 +45,15 @@ class actor_link final : public pool::remote_backend,
   void stop();
 
   bool try_submit(pool::job& j) override;
-  std::size_t in_flight() const override;
-  pool::worker_stats stats() const override;
+  std::size_t in_flight() const override { return ledger_.in_flight(); }
+  pool::worker_stats stats() const override { return ledger_.stats(); }
   const std::string& name() const override { return name_; }
   /// The actor's process id, once its first answer said it (0 before).
-  std::int64_t pid() const noexcept { return pid_.load(std::memory_order_relaxed); }
+  std::int64_t pid() const noexcept { return ledger_.pid(); }
 
  private:
-  struct pending {
-    pool::job job;
-    pool::clock::time_point sent;  // accepted for sending
-  };
-
   void read_more();
   void on_read(boost::system::error_code ec, std::size_t bytes);
-  /// One message from the actor.
-  void on_message(std::string_view text);
   void flush();
   void on_write(boost::system::error_code ec);
   void watch();
@@ -80,25 +64,10 @@ class actor_link final : public pool::remote_backend,
   steady_timer timer_;
   actor_listener& owner_;
   const std::string name_;
-  actor::frame_reader frames_;
+  actor_ledger ledger_;
   std::array<char, 4096> chunk_;
   std::string writing_;  // the bytes of the write outstanding (link thread only)
   bool ended_ = false;   // link thread only
-
-  mutable std::mutex mutex_;  // guards the members below
-  std::unordered_map<std::uint64_t, pending> in_flight_;
-  std::string outgoing_;         // framed jobs not yet handed to a write
-  bool flushing_ = false;        // a flush is posted or a write is outstanding
-  bool closed_ = false;          // no more jobs: the link ended
-  pool::clock::time_point heard_{};  // last message, or when in_flight_ became non-empty
-  std::uint64_t produced_ = 0;
-  std::uint64_t producer_waits_ = 0;
-  std::uint64_t consumed_ = 0;
-  std::uint64_t completed_ = 0;
-  std::uint64_t failed_ = 0;
-  pool::histogram latency_{true};
-
-  std::atomic<std::int64_t> pid_{0};
 };
 
 }  // namespace server

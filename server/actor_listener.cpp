@@ -12,13 +12,14 @@ namespace server {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-actor_listener::actor_listener(std::vector<net::io_context*> ios,
-                               const config::settings& settings, pool::worker_pool& pool)
+actor_listener::actor_listener(std::vector<net::io_context*> ios, const config::settings& settings,
+                               pool::worker_pool& pool)
     : ios_(std::move(ios)),
       settings_(settings),
       pool_(pool),
       acceptor_(listen_on(*ios_.at(0), settings.actor_host, settings.actor_port.value_or(0),
-                          "ACTOR_HOST")) {}
+                          "ACTOR_HOST")),
+      accept_retry_(*ios_[0]) {}
 
 tcp::endpoint actor_listener::local_endpoint() const {
   return acceptor_.local_endpoint();
@@ -32,6 +33,7 @@ void actor_listener::close() {
   net::post(*ios_[0], [this] {
     boost::system::error_code ec;
     acceptor_.close(ec);
+    accept_retry_.cancel();
   });
 }
 
@@ -53,14 +55,26 @@ void actor_listener::do_accept() {
   acceptor_.async_accept(io, [this](boost::system::error_code ec, tcp_socket socket) {
     if (ec == net::error::operation_aborted) return;
     if (ec) {
-      spdlog::warn("actor accept: {}", ec.message());
-      return do_accept();  // the error was this connection's (e.g. reset before accept)
+      // Out of descriptors, the connection stays queued: accepting again at once would fail
+      // again at once, a busy loop. The pause and the log's pace are accept_pacing's.
+      const auto pause = pacing_.failed(ec);
+      if (pause.count() == 0) return do_accept();  // the connection's own failure
+      accept_retry_.expires_after(pause);
+      accept_retry_.async_wait([this](boost::system::error_code e) {
+        if (!e && acceptor_.is_open()) do_accept();
+      });
+      return;
     }
+    pacing_.succeeded();
     boost::system::error_code opt;
-    socket.set_option(tcp::no_delay(true), opt);  // jobs are small and latency-bound
+    const auto remote = socket.remote_endpoint(opt);
+    // Reset while it waited to be accepted: nobody is there, and a link would be named
+    // "0.0.0.0:0" like every other such one, while its name must be unique.
+    if (opt) return do_accept();
+    socket.set_option(tcp::no_delay(true), opt);                 // jobs are small and latency-bound
     socket.set_option(net::socket_base::keep_alive(true), opt);  // a vanished host, when idle
     std::ostringstream peer;
-    peer << socket.remote_endpoint(opt);
+    peer << remote;
     auto link = std::make_shared<actor_link>(std::move(socket), *this, peer.str());
     {
       std::lock_guard lock(links_mutex_);
@@ -74,16 +88,18 @@ void actor_listener::do_accept() {
   });
 }
 
-void actor_listener::link_ended(link_end why, std::vector<pool::job>&& jobs) {
+void actor_listener::link_ended(link_end why, std::int64_t pid,
+                                std::vector<actor_ledger::taken_back>&& jobs) {
   disconnects_[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed);
-  for (auto& j : jobs) {
+  for (auto& [j, counted_as] : jobs) {
     pool::job_result r;
     r.started = true;
-    const auto cancelled = j.token ? j.token->cancelled() : pool::stop_reason::none;
-    if (why == link_end::shutdown || cancelled != pool::stop_reason::none) {
+    r.ran_on = pool::backend_kind::actor;  // the one that held it, for the access log
+    r.actor_pid = pid;
+    if (counted_as != pool::stop_reason::actor_lost) {
       // Nobody waits for it (its request was answered, or the server is stopping).
       r.status = pool::job_status::cancelled;
-      r.stop = why == link_end::shutdown ? pool::stop_reason::shutdown : cancelled;
+      r.stop = counted_as;
       j.done(std::move(r));
       continue;
     }
@@ -111,7 +127,8 @@ void actor_listener::write_metrics(pool::prometheus_writer& w) const {
   w.sample("poolserver_actor_connects_total", {}, connects_.load(std::memory_order_relaxed));
   w.family("poolserver_actor_disconnects_total", "counter",
            "Actors removed from the pool, by reason (closed: the actor closed or the connection "
-           "failed; malformed: it broke the protocol; timeout: silent with jobs in flight; "
+           "failed; malformed: it broke the protocol; timeout: silent with jobs in flight, or "
+           "reading nothing; "
            "shutdown: the server stopped).");
   for (std::size_t i = 0; i < link_end_names.size(); ++i)
     w.sample("poolserver_actor_disconnects_total", {{"reason", link_end_names[i]}},

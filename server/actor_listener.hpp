@@ -13,10 +13,12 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "config/config.hpp"
 #include "pool/metrics.hpp"
 #include "pool/worker_pool.hpp"
+#include "server/accept_pacing.hpp"
 #include "server/actor_link.hpp"
 
 namespace server {
@@ -43,8 +45,9 @@ class actor_listener {
   const config::settings& settings() const noexcept { return settings_; }
   /// A job id, unique for the life of the server.
   std::uint64_t next_id() noexcept { return next_id_.fetch_add(1, std::memory_order_relaxed); }
-  /// A link ended for `why` with these jobs in flight: submits them again, or answers them.
-  void link_ended(link_end why, std::vector<pool::job>&& jobs);
+  /// A link ended for `why` with these jobs in flight: submits again those someone waits for
+  /// (or refuses them, 503), and answers the others cancelled. `pid`: the actor's, or 0.
+  void link_ended(link_end why, std::int64_t pid, std::vector<actor_ledger::taken_back>&& jobs);
 
   /// Appends the actor connection metric families.
   void write_metrics(pool::prometheus_writer& w) const;
@@ -56,7 +59,9 @@ class actor_listener {
   const config::settings& settings_;
   pool::worker_pool& pool_;
   boost::asio::ip::tcp::acceptor acceptor_;
-  std::size_t next_io_ = 0;  // acceptor handler only
+  boost::asio::steady_timer accept_retry_;  // the pause after an accept error
+  accept_pacing pacing_{"actor accept"};    // acceptor handler only
+  std::size_t next_io_ = 0;                 // acceptor handler only
   std::atomic<std::uint64_t> next_id_{1};
 
   mutable std::mutex links_mutex_;  // connect, disconnect, stop and scrape only

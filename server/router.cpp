@@ -276,8 +276,8 @@ reply job_reply(const job_call& call, const pool::job_result& r) {
     return out;
   }
   reply out;
-  // Who ran it: a local worker by index, or a remote actor by process id.
-  const bool remote = r.actor_pid != 0;
+  // Who ran it: a local worker by index, or a remote actor by process id (0: it gave none).
+  const bool remote = r.ran_on == pool::backend_kind::actor;
   if (call.jsonrpc) {
     json result{{"value", call.n}, {"sum", r.value}};
     if (remote)

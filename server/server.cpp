@@ -25,7 +25,6 @@ using tcp = net::ip::tcp;
 namespace {
 
 constexpr auto sample_period = std::chrono::milliseconds(500);
-constexpr auto accept_retry_delay = std::chrono::milliseconds(50);
 
 // Descriptors kept for what is not a client connection, besides those open at start-up:
 // per IO thread its epoll, eventfd and timerfd; the listeners; actor connections.
@@ -223,7 +222,7 @@ std::vector<std::shared_ptr<session>> server::live_sessions() const {
 void server::do_accept() {
   if (open_connections() >= settings_.max_connections + refusal_room(settings_.max_connections)) {
     // Even the 503s have no descriptors left: let clients wait in the backlog for a moment.
-    accept_retry_.expires_after(accept_retry_delay);
+    accept_retry_.expires_after(accept_pacing::pause);
     accept_retry_.async_wait([this](boost::system::error_code e) {
       if (!e && !draining()) do_accept();
     });
@@ -235,13 +234,15 @@ void server::do_accept() {
     if (ec) {
       // Out of descriptors and the like: retry after a pause rather than
       // spin.
-      spdlog::warn("accept: {}", ec.message());
-      accept_retry_.expires_after(accept_retry_delay);
+      const auto pause = accept_pacing_.failed(ec);
+      if (pause.count() == 0) return do_accept();  // the connection's own failure
+      accept_retry_.expires_after(pause);
       accept_retry_.async_wait([this](boost::system::error_code e) {
         if (!e && !draining()) do_accept();
       });
       return;
     }
+    accept_pacing_.succeeded();
     stats_.connection_accepted();
     std::make_shared<session>(std::move(socket), *this)->start();
     do_accept();

@@ -331,9 +331,10 @@ void session::dispatch_job() {
 void session::on_job_done(std::uint64_t generation, pool::job_result&& r) {
   if (generation != generation_ || phase_ != phase::running) return;  // answered already
   if (access_ && r.started) {
-    if (r.actor_pid == 0) access_->queue_wait = r.queue_wait;  // an actor's is in its round trip
-    access_->backend_kind = r.actor_pid != 0 ? "actor" : "worker";
-    access_->backend_id = r.actor_pid != 0 ? static_cast<std::uint64_t>(r.actor_pid) : r.backend;
+    const bool remote = r.ran_on == pool::backend_kind::actor;
+    if (!remote) access_->queue_wait = r.queue_wait;  // an actor's is in its round trip
+    access_->backend_kind = remote ? "actor" : "worker";
+    access_->backend_id = remote ? static_cast<std::uint64_t>(r.actor_pid) : r.backend;
   }
   answer(job_reply(call_, r));
 }

@@ -8,8 +8,10 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "child_process.hpp"
 #include "fake_actor.hpp"
 #include "test_server.hpp"
 
@@ -56,7 +58,8 @@ TEST_CASE("actors: a job goes out as the protocol says, and the answer names the
   CHECK(body_of(r) == nlohmann::json{{"actor", 4242}, {"sum", 42.5}, {"value", 7}});
   CHECK(r.body() == R"({"actor":4242,"sum":42.5,"value":7})");
 
-  c.send(http::verb::post, "/rpc", R"({"jsonrpc":"2.0","id":"x","method":"square_sum","params":[9]})");
+  c.send(http::verb::post, "/rpc",
+         R"({"jsonrpc":"2.0","id":"x","method":"square_sum","params":[9]})");
   const auto rpc = a.next_job();
   CHECK(rpc.n == 9);
   CHECK(rpc.id != job.id);
@@ -127,9 +130,15 @@ TEST_CASE("actors: an actor that breaks the protocol is removed; its job runs el
 
   std::string why = "malformed";
   bool gone = false;  // the actor closed the connection itself
-  SUBCASE("malformed JSON") { bad.send(std::string("{\"id\":") + '\0'); }
-  SUBCASE("an answer for an id it was never sent") { bad.answer(job.id + 1000, 1.0, 99); }
-  SUBCASE("a message over the size limit") { bad.send(std::string(actor::max_message + 1, ' ')); }
+  SUBCASE("malformed JSON") {
+    bad.send(std::string("{\"id\":") + '\0');
+  }
+  SUBCASE("an answer for an id it was never sent") {
+    bad.answer(job.id + 1000, 1.0, 99);
+  }
+  SUBCASE("a message over the size limit") {
+    bad.send(std::string(actor::max_message + 1, ' '));
+  }
   SUBCASE("closing the connection in the middle of a message") {
     bad.send(R"({"id":)");
     bad.close();
@@ -208,12 +217,11 @@ TEST_CASE("actors: at ACTOR_MAX_IN_FLIGHT an actor takes no more jobs: 503 at on
   http_client c2(s.port);
   const auto full = c2.get("/21");
   CHECK(full.result_int() == 503);
-  CHECK(body_of(full)["error"].get<std::string>().find("ACTOR_MAX_IN_FLIGHT") !=
-        std::string::npos);
+  CHECK(body_of(full)["error"].get<std::string>().find("ACTOR_MAX_IN_FLIGHT") != std::string::npos);
   CHECK(s.metric("poolserver_actor_producer_waits_total{actor=\"" +
                  s.srv->workers().remotes().at(0)->name() + "\"}") == 1);
-  CHECK(s.metric("poolserver_actor_in_flight{actor=\"" +
-                 s.srv->workers().remotes().at(0)->name() + "\"}") == 1);
+  CHECK(s.metric("poolserver_actor_in_flight{actor=\"" + s.srv->workers().remotes().at(0)->name() +
+                 "\"}") == 1);
   a.answer(job.id, 2.0, 9);
   CHECK(body_of(c1.read())["actor"] == 9);
   // Room again.
@@ -222,4 +230,53 @@ TEST_CASE("actors: at ACTOR_MAX_IN_FLIGHT an actor takes no more jobs: 503 at on
   CHECK(next.n == 22);
   a.answer(next.id, 3.0, 9);
   CHECK(c2.read().result_int() == 200);
+}
+
+TEST_CASE("actors: the answer names the actor whatever its pid; one outside 1..2^63-1 shows 0") {
+  running_server s(with_actors(0));
+  fake_actor a(actor_port(s));
+  wait_for_actors(s, 1);
+  http_client c(s.port);
+  // The answer's text after {"id":<id>,"value":2.5, and what the response names.
+  const std::pair<std::string, std::string> cases[] = {
+      {R"("pid":0})", R"({"actor":0,"sum":2.5,"value":5})"},  // was {"sum":..,"worker":0}
+      {R"("pid":-7})", R"({"actor":0,"sum":2.5,"value":5})"},
+      {R"("pid":9223372036854775808})", R"({"actor":0,"sum":2.5,"value":5})"},  // was negative
+      {R"("pid":18446744073709551615})", R"({"actor":0,"sum":2.5,"value":5})"},
+      {R"("pid":9223372036854775807})", R"({"actor":9223372036854775807,"sum":2.5,"value":5})"},
+  };
+  for (const auto& [pid, expected] : cases) {
+    c.send(http::verb::get, "/5");
+    const auto job = a.next_job();
+    a.send(R"({"id":)" + std::to_string(job.id) + R"(,"value":2.5,)" + pid + '\0');
+    const auto r = c.read();
+    CHECK_MESSAGE(r.result_int() == 200, pid);
+    CHECK_MESSAGE(r.body() == expected, pid);
+  }
+  c.send(http::verb::post, "/rpc",
+         R"({"jsonrpc":"2.0","id":1,"method":"square_sum","params":[5]})");
+  const auto job = a.next_job();
+  a.send(R"({"id":)" + std::to_string(job.id) + R"(,"value":2.5,"pid":0})" + '\0');
+  // Once the actor gave a valid pid, an answer without one is named by it.
+  CHECK(body_of(c.read())["result"] ==
+        nlohmann::json{{"actor", 9223372036854775807}, {"sum", 2.5}, {"value", 5}});
+}
+
+TEST_CASE("actors: the access log names the backend that ran the job, an actor with pid 0 too") {
+  test::server_process server({"THREADS=1", "ACTOR_PORT=0", "ACCESS_LOG=1"});
+  fake_actor a(server.actor_port);
+  REQUIRE(server.proc.read_until("joined the pool"));
+  http_client c(server.port);
+  c.send(http::verb::get, "/6");  // round robin: the worker first, then the actor
+  CHECK(body_of(c.read())["worker"] == 0);
+  c.send(http::verb::get, "/7");
+  const auto job = a.next_job();
+  a.answer(job.id, 1.5, 0);
+  CHECK(c.read().body() == R"({"actor":0,"sum":1.5,"value":7})");
+  CHECK(server.proc.read_until("GET /7 200"));
+  CHECK(server.proc.read_until("\n"));
+  const auto& out = server.proc.output();
+  const auto line = out.substr(out.find("GET /7 200"));
+  CHECK(line.substr(0, line.find('\n')).find("backend=actor:0") != std::string::npos);
+  CHECK(out.find("backend=worker:0") != std::string::npos);
 }

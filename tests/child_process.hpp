@@ -85,6 +85,21 @@ class child {
     return true;
   }
 
+  /// Reads whatever output arrives for `d` (the child keeps writing meanwhile).
+  void read_for(std::chrono::milliseconds d) {
+    const auto deadline = std::chrono::steady_clock::now() + d;
+    for (auto now = std::chrono::steady_clock::now(); now < deadline;
+         now = std::chrono::steady_clock::now()) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+      pollfd p{out_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count()) + 1) <= 0) continue;
+      char buf[65536];
+      const auto n = ::read(out_, buf, sizeof buf);
+      if (n <= 0) return;
+      output_.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+
   /// Waits for the exit status (fails after 30 s).
   int wait_exit() {
     const auto deadline = std::chrono::steady_clock::now() + 30s;

@@ -5,6 +5,7 @@
 
 #include <utility>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -24,10 +25,16 @@ namespace test {
 
 class fake_actor {
  public:
-  explicit fake_actor(unsigned short port) : socket_(ioc_) {
+  /// `receive_buffer` > 0 sets SO_RCVBUF before connecting: a small one makes the server's
+  /// writes stall soon when this actor does not read.
+  explicit fake_actor(unsigned short port, int receive_buffer = 0) : socket_(ioc_) {
+    socket_.open(boost::asio::ip::tcp::v4());
+    if (receive_buffer > 0)
+      socket_.set_option(boost::asio::socket_base::receive_buffer_size(receive_buffer));
     socket_.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    // For flood(): a server that neither reads nor closes fails the test instead of hanging it.
     timeval tv{10, 0};
-    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   }
 
   /// The next job the server sends (fails the test after 10 s without one).
@@ -41,6 +48,19 @@ class fake_actor {
 
   /// Writes raw bytes.
   void send(const std::string& bytes) { boost::asio::write(socket_, boost::asio::buffer(bytes)); }
+  /// Writes `chunk` again and again until `limit` bytes are written or a write fails (the
+  /// server closed the connection); returns the bytes written.
+  std::size_t flood(const std::string& chunk, std::size_t limit) {
+    std::size_t written = 0;
+    // send(2) itself: Asio's blocking write waits on poll() without end when SO_SNDTIMEO fires.
+    while (written < limit) {
+      const auto n = ::send(socket_.native_handle(), chunk.data() + written % chunk.size(),
+                            chunk.size() - written % chunk.size(), MSG_NOSIGNAL);
+      if (n <= 0) break;
+      written += static_cast<std::size_t>(n);
+    }
+    return written;
+  }
   void answer(std::uint64_t id, double value, std::int64_t pid) {
     std::string out;
     actor::append_value(out, id, value, pid);
@@ -61,8 +81,11 @@ class fake_actor {
   }
 
  private:
-  // False on EOF, error or timeout.
+  // False on EOF, error or 10 s without a byte (polled here: Asio's blocking read ignores
+  // SO_RCVTIMEO, it waits on poll() again).
   bool read_some() {
+    pollfd ready{socket_.native_handle(), POLLIN, 0};
+    if (::poll(&ready, 1, 10'000) <= 0) return false;
     char buf[4096];
     boost::system::error_code ec;
     const auto n = socket_.read_some(boost::asio::buffer(buf), ec);

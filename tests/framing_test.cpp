@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -167,7 +168,6 @@ TEST_CASE("protocol: malformed messages are named, well-formed jobs with bad arg
       R"({"id":1})",                                // neither value nor error
       R"({"id":1,"value":1,"error":"x","pid":1})",  // both
       R"({"id":1,"value":"1","pid":1})",            // value as a string
-      R"({"id":1,"value":null,"pid":1})",           // value null
       R"({"id":1,"value":1})",                      // no pid
       R"({"id":1,"value":1,"pid":"7"})",            // pid as a string
       R"({"id":1,"error":42})",                     // error not a string
@@ -197,5 +197,39 @@ TEST_CASE("protocol: malformed messages are named, well-formed jobs with bad arg
     const auto r = expect(actor::parse_request(text));
     CHECK(r.id == 4);
     CHECK_FALSE(r.invalid_args.empty());
+  }
+}
+
+TEST_CASE("protocol: a value that is not finite is written as null and read back as NaN") {
+  for (double v :
+       {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+    std::string out;
+    actor::append_value(out, 3, v, 9);
+    out.pop_back();
+    CHECK(out == R"({"id":3,"value":null,"pid":9})");
+    const auto r = expect(actor::parse_reply(out));
+    CHECK(r.ok);
+    CHECK(std::isnan(r.value));
+  }
+}
+
+TEST_CASE("protocol: a pid outside 1..2^63-1 is no process id: the reply stands, its pid is 0") {
+  const std::pair<const char*, std::int64_t> cases[] = {
+      {R"({"id":1,"value":2,"pid":1})", 1},
+      {R"({"id":1,"value":2,"pid":9223372036854775807})", std::numeric_limits<std::int64_t>::max()},
+      {R"({"id":1,"value":2,"pid":0})", 0},
+      {R"({"id":1,"value":2,"pid":-5})", 0},
+      {R"({"id":1,"value":2,"pid":-9223372036854775808})", 0},
+      {R"({"id":1,"value":2,"pid":9223372036854775808})", 0},   // 2^63: used to wrap negative
+      {R"({"id":1,"value":2,"pid":18446744073709551615})", 0},  // 2^64-1
+      {R"({"id":1,"value":2,"pid":18446744073709551616})", 0},  // 2^64: a float to the parser
+      {R"({"id":1,"value":2,"pid":12.5})", 0},
+      {R"({"id":1,"value":2,"pid":1e3})", 0},
+  };
+  for (const auto& [text, pid] : cases) {
+    const auto r = expect(actor::parse_reply(text));
+    CHECK_MESSAGE(r.ok, text);
+    CHECK_MESSAGE(r.pid == pid, text);
+    CHECK(r.value == 2.0);
   }
 }
