@@ -51,8 +51,12 @@ end
 """
 WRK_MIX = r"""
 -- 90% n=10^5, 10% n=10^7: a heavy tail (the long jobs take ~100x as long).
-local short = wrk.format("GET", "/100000")
-local long = wrk.format("GET", "/10000000")
+-- Built in init, once wrk.init has set the Host header (HTTP/1.1 requires it: 400 without).
+local short, long
+init = function(args)
+  short = wrk.format("GET", "/100000")
+  long = wrk.format("GET", "/10000000")
+end
 math.randomseed(os.time())
 request = function()
   if math.random() < 0.1 then return long end
