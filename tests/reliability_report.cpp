@@ -364,12 +364,13 @@ row hostile_drain() {
   }
   CHECK(status == 0);
   CHECK(took < 2500);
-  CHECK(by_status[503] == 2);
+  CHECK(by_status[503] >= 1);  // the actor's job; the worker's may finish in time (200)
+  CHECK(by_status[200] + by_status[503] == 2);
   return {
       "drain against hostile peers: SIGTERM with `DRAIN_TIMEOUT_MS=1000` while a client "
       "trickles its request, one does not read its answers, a worker runs a 1 s job and a "
       "silent actor holds another",
-      "2 jobs", statuses(by_status), 2 - by_status[503],
+      "2 jobs", statuses(by_status), 2 - by_status[200] - by_status[503],
       "exited " + std::string(status == 0 ? "0" : "non-zero") + " after " + fixed(took, 0) +
           " ms (before: held until the 60 s header and actor timeouts)"};
 }
