@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -155,6 +156,15 @@ TEST_CASE(
   CHECK(redispatched >= 1);  // it was stopped with jobs in flight, so it could not answer them
   CHECK(test::metric(metrics, "poolserver_jobs_completed_total") == 400);
   CHECK_FALSE(test::metric(metrics, "poolserver_http_responses_total{code=\"503\"}"));
+  // Each acceptance ended once: the killed actor's jobs as actor_lost, and again elsewhere.
+  double cancelled = 0;
+  std::istringstream lines(metrics);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("poolserver_jobs_cancelled_total{", 0) == 0)
+      cancelled += std::stod(line.substr(line.rfind(' ') + 1));
+  CHECK(cancelled == redispatched);
+  CHECK(test::metric(metrics, "poolserver_jobs_produced_total") ==
+        400 + cancelled + test::metric(metrics, "poolserver_in_flight").value_or(-1));
 }
 
 TEST_CASE("actor processes: an actor that joins under load picks up work within a second") {
