@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 
@@ -14,15 +15,6 @@ namespace server {
 namespace http = boost::beast::http;
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 std::string_view to_std(boost::beast::string_view s) {
   return {s.data(), s.size()};
@@ -102,7 +94,7 @@ void request_reader::reset() {
   header_seen_ = false;
   header_consumed_ = 0;
   header_bytes_ = 0;
-  header_fields_ = 0;
+  trailer_from_ = 0;
   close_after_ = false;
   status_ = 0;
   message_.clear();
@@ -137,12 +129,13 @@ request_reader::state request_reader::on_header() {
   // RFC 9112 6.1 and 6.3: chunked, once and last, is the only transfer coding read here.
   const auto [te_first, te_last] = h.equal_range(http::field::transfer_encoding);
   if (te_first != te_last) {
-    std::vector<std::string_view> codings;
+    std::vector<boost::beast::string_view> codings;
     for (auto f = te_first; f != te_last; ++f)
-      for (const auto& c : http::token_list{f->value()}) codings.push_back(to_std(c));
-    const auto chunked = std::count_if(codings.begin(), codings.end(),
-                                       [](std::string_view c) { return iequals(c, "chunked"); });
-    if (codings.empty() || chunked != 1 || !iequals(codings.back(), "chunked"))
+      for (const auto& c : http::token_list{f->value()}) codings.push_back(c);
+    const auto chunked = std::count_if(
+        codings.begin(), codings.end(),
+        [](boost::beast::string_view c) { return boost::beast::iequals(c, "chunked"); });
+    if (codings.empty() || chunked != 1 || !boost::beast::iequals(codings.back(), "chunked"))
       return fail(400, "Transfer-Encoding must end in chunked, once: the body cannot be framed");
     if (codings.size() > 1)
       return fail(501, "transfer codings other than chunked are not implemented");
@@ -158,7 +151,7 @@ request_reader::state request_reader::on_header() {
     bool any = false;
     for (const auto& item : http::opt_token_list{field.value()}) {
       any = true;
-      if (!iequals(to_std(item), "100-continue"))
+      if (!boost::beast::iequals(item, "100-continue"))
         return fail(417, "unsupported expectation: only 'Expect: 100-continue' is supported");
       continue_asked = true;
     }
@@ -174,7 +167,10 @@ void request_reader::on_chunk_header(std::uint64_t size, boost::beast::string_vi
   note_header_end();  // the first chunk may come in the same put() as the header
   if (size != 0) return;
   // The last chunk: Beast calls this once its trailer section is complete in the buffer,
-  // just before parsing the fields; the section ends at the first empty line.
+  // just before parsing the fields; the section ends at the first empty line. The fields
+  // there now are the header's (a chunked message has one at least: Transfer-Encoding).
+  const auto& h = parser_->get();
+  trailer_from_ = static_cast<std::size_t>(std::distance(h.begin(), h.end()));
   const char* from = extensions.data() + extensions.size();
   if (from < window_begin_ || from > window_end_) return;  // not in the buffer: never so
   const std::string_view rest(from, static_cast<std::size_t>(window_end_ - from));
@@ -190,8 +186,6 @@ void request_reader::note_header_end() {
   header_bytes_ =
       header_consumed_ +
       header_end({window_begin_, static_cast<std::size_t>(window_end_ - window_begin_)});
-  const auto& h = parser_->get();
-  header_fields_ = static_cast<std::size_t>(std::distance(h.begin(), h.end()));
 }
 
 request_reader::state request_reader::feed(boost::beast::flat_buffer& buffer) {
@@ -283,9 +277,10 @@ request request_reader::take() {
   request r = parser_->release();
   // Trailer fields are not merged into the header section (RFC 9112 7.1.2): a Connection
   // or Content-Length sent as a trailer means nothing here.
-  auto it = r.begin();
-  for (std::size_t i = 0; i < header_fields_ && it != r.end(); ++i) ++it;
-  while (it != r.end()) it = r.erase(it);
+  if (trailer_from_ != 0) {
+    auto it = std::next(r.begin(), static_cast<std::ptrdiff_t>(trailer_from_));
+    while (it != r.end()) it = r.erase(it);
+  }
   if (close_after_) r.keep_alive(false);
   reset();
   return r;

@@ -76,7 +76,7 @@ class request_reader {
   /// Fails the message with this status and message.
   state fail(unsigned status, std::string message);
   /// Once the header is done (from on_header or, within the same put(), the first chunk
-  /// header): its size and how many field lines it has, before any trailer field.
+  /// header): its size.
   void note_header_end();
   /// A header over the limit: 414 when its request line is what is too long, else 431.
   state too_long(const boost::beast::flat_buffer& buffer);
@@ -97,7 +97,7 @@ class request_reader {
   bool header_seen_ = false;         // on_header() has run for this message
   std::size_t header_consumed_ = 0;  // header bytes Beast consumed before it was whole
   std::size_t header_bytes_ = 0;     // the header section's size, once seen
-  std::size_t header_fields_ = 0;    // its field lines: those after them are trailer fields
+  std::size_t trailer_from_ = 0;     // header field lines before the trailer's; 0: no trailer
   bool close_after_ = false;         // framing that cannot be trusted: close after answering
   unsigned status_ = 0;              // a failure decided here rather than by Beast
   std::string message_;              // ... and what it says
