@@ -104,6 +104,7 @@ TEST_CASE("actor port out of descriptors: accept pauses, logs little, and takes 
   const auto lines = std::count(during.begin(), during.end(), '\n');
   MESSAGE("out of descriptors for 1 s: " << lines << " log lines, " << during.size() << " bytes, "
                                          << cpu << " s of CPU");
+  INFO("logged: " << during);
   CHECK(during.find("actor accept: Too many open files") != std::string::npos);
   CHECK(lines <= 3);  // one warning a second (and one the first time)
   CHECK(cpu < 0.25);
