@@ -11,34 +11,21 @@
 #include <utility>
 #include <vector>
 
+#include "actor_support.hpp"
 #include "child_process.hpp"
 #include "fake_actor.hpp"
-#include "test_server.hpp"
 
 namespace {
 
+using test::actor_port;
 using test::body_of;
 using test::fake_actor;
 using test::http_client;
 using test::running_server;
+using test::wait_for_actors;
+using test::with_actors;
 namespace http = boost::beast::http;
 using namespace std::chrono_literals;
-
-// A server that takes actors on an ephemeral loopback port, with `threads` local workers.
-config::settings with_actors(std::size_t threads) {
-  auto s = test::test_settings();
-  s.threads = threads;
-  s.actor_port = 0;
-  return s;
-}
-
-unsigned short actor_port(running_server& s) {
-  return s.srv->actor_endpoint()->port();
-}
-
-void wait_for_actors(running_server& s, std::size_t n) {
-  test::wait_until([&] { return s.srv->workers().remotes().size() == n; });
-}
 
 }  // namespace
 
