@@ -94,7 +94,7 @@ void request_reader::reset() {
   header_seen_ = false;
   header_consumed_ = 0;
   header_bytes_ = 0;
-  trailer_from_ = 0;
+  header_fields_.clear();
   close_after_ = false;
   status_ = 0;
   message_.clear();
@@ -118,20 +118,28 @@ request_reader::state request_reader::on_header() {
   if (h.version() / 10 != 1)  // RFC 9110 6.2: HTTP/1.x only
     return fail(505, "HTTP version not supported: only HTTP/1.0 and HTTP/1.1 are");
 
+  // The header section's fields named `name`. When the whole message came in one put(),
+  // Beast has parsed the trailer too and added its fields: those are not looked at here.
+  const auto header_values = [&](http::field name) {
+    std::vector<boost::beast::string_view> values;
+    for (auto [f, last] = h.equal_range(name); f != last; ++f)
+      if (in_header(*f)) values.push_back(f->value());
+    return values;
+  };
+
   // RFC 9112 3.2: exactly one Host in HTTP/1.1 (at most one in 1.0), and a valid one.
-  const auto [host_first, host_last] = h.equal_range(http::field::host);
-  const auto hosts = std::distance(host_first, host_last);
-  if (hosts == 0 && h.version() >= 11) return fail(400, "missing Host header field");
-  if (hosts > 1) return fail(400, "more than one Host header field");
-  if (hosts == 1 && !valid_host(to_std(host_first->value())))
+  const auto hosts = header_values(http::field::host);
+  if (hosts.empty() && h.version() >= 11) return fail(400, "missing Host header field");
+  if (hosts.size() > 1) return fail(400, "more than one Host header field");
+  if (hosts.size() == 1 && !valid_host(to_std(hosts.front())))
     return fail(400, "invalid Host header field value");
 
   // RFC 9112 6.1 and 6.3: chunked, once and last, is the only transfer coding read here.
-  const auto [te_first, te_last] = h.equal_range(http::field::transfer_encoding);
-  if (te_first != te_last) {
+  const auto encodings = header_values(http::field::transfer_encoding);
+  if (!encodings.empty()) {
     std::vector<boost::beast::string_view> codings;
-    for (auto f = te_first; f != te_last; ++f)
-      for (const auto& c : http::token_list{f->value()}) codings.push_back(c);
+    for (const auto& value : encodings)
+      for (const auto& c : http::token_list{value}) codings.push_back(c);
     const auto chunked = std::count_if(
         codings.begin(), codings.end(),
         [](boost::beast::string_view c) { return boost::beast::iequals(c, "chunked"); });
@@ -144,18 +152,16 @@ request_reader::state request_reader::on_header() {
   }
 
   bool continue_asked = false;
-  const auto [first, last] = h.equal_range(http::field::expect);
-  for (auto f = first; f != last; ++f) {
-    const auto& field = *f;
+  for (const auto& value : header_values(http::field::expect)) {
     // Expect = #expectation; 100-continue is the only one defined (RFC 9110 10.1.1).
     bool any = false;
-    for (const auto& item : http::opt_token_list{field.value()}) {
+    for (const auto& item : http::opt_token_list{value}) {
       any = true;
       if (!boost::beast::iequals(item, "100-continue"))
         return fail(417, "unsupported expectation: only 'Expect: 100-continue' is supported");
       continue_asked = true;
     }
-    if (!any && field.value().find_first_not_of(" \t,") != boost::beast::string_view::npos)
+    if (!any && value.find_first_not_of(" \t,") != boost::beast::string_view::npos)
       return fail(417, "unsupported expectation: only 'Expect: 100-continue' is supported");
   }
   // An HTTP/1.0 client does not know 100 Continue: its expectation is ignored (10.1.1).
@@ -169,8 +175,10 @@ void request_reader::on_chunk_header(std::uint64_t size, boost::beast::string_vi
   // The last chunk: Beast calls this once its trailer section is complete in the buffer,
   // just before parsing the fields; the section ends at the first empty line. The fields
   // there now are the header's (a chunked message has one at least: Transfer-Encoding).
-  const auto& h = parser_->get();
-  trailer_from_ = static_cast<std::size_t>(std::distance(h.begin(), h.end()));
+  header_fields_.clear();
+  // As value_type, the class in_header() sees: Beast's iterators give its derived element.
+  for (const http::fields::value_type& f : parser_->get()) header_fields_.push_back(&f);
+  std::sort(header_fields_.begin(), header_fields_.end(), std::less<const void*>());
   const char* from = extensions.data() + extensions.size();
   if (from < window_begin_ || from > window_end_) return;  // not in the buffer: never so
   const std::string_view rest(from, static_cast<std::size_t>(window_end_ - from));
@@ -179,6 +187,12 @@ void request_reader::on_chunk_header(std::uint64_t size, boost::beast::string_vi
   fail(431, "request header and trailer fields larger than " + std::to_string(header_limit) +
                 " bytes together");
   ec = http::error::header_limit;
+}
+
+bool request_reader::in_header(const http::fields::value_type& field) const noexcept {
+  return header_fields_.empty() ||
+         std::binary_search(header_fields_.begin(), header_fields_.end(),
+                            static_cast<const void*>(&field), std::less<const void*>());
 }
 
 void request_reader::note_header_end() {
@@ -274,13 +288,14 @@ request_reader::state request_reader::at_eof() {
 }
 
 request request_reader::take() {
-  request r = parser_->release();
   // Trailer fields are not merged into the header section (RFC 9112 7.1.2): a Connection
   // or Content-Length sent as a trailer means nothing here.
-  if (trailer_from_ != 0) {
-    auto it = std::next(r.begin(), static_cast<std::ptrdiff_t>(trailer_from_));
-    while (it != r.end()) it = r.erase(it);
+  if (!header_fields_.empty()) {
+    auto& fields = parser_->get();
+    for (auto it = fields.begin(); it != fields.end();)
+      it = in_header(*it) ? std::next(it) : fields.erase(it);
   }
+  request r = parser_->release();
   if (close_after_) r.keep_alive(false);
   reset();
   return r;

@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -78,6 +79,8 @@ class request_reader {
   /// Once the header is done (from on_header or, within the same put(), the first chunk
   /// header): its size.
   void note_header_end();
+  /// Whether `field` is one of the header section's (not the trailer's).
+  bool in_header(const boost::beast::http::fields::value_type& field) const noexcept;
   /// A header over the limit: 414 when its request line is what is too long, else 431.
   state too_long(const boost::beast::flat_buffer& buffer);
 
@@ -97,10 +100,12 @@ class request_reader {
   bool header_seen_ = false;         // on_header() has run for this message
   std::size_t header_consumed_ = 0;  // header bytes Beast consumed before it was whole
   std::size_t header_bytes_ = 0;     // the header section's size, once seen
-  std::size_t trailer_from_ = 0;     // header field lines before the trailer's; 0: no trailer
-  bool close_after_ = false;         // framing that cannot be trusted: close after answering
-  unsigned status_ = 0;              // a failure decided here rather than by Beast
-  std::string message_;              // ... and what it says
+  // The header section's fields, by address, once the last chunk came (empty before): Beast
+  // adds the trailer's fields to the same container, each next to any of the same name.
+  std::vector<const void*> header_fields_;
+  bool close_after_ = false;  // framing that cannot be trusted: close after answering
+  unsigned status_ = 0;       // a failure decided here rather than by Beast
+  std::string message_;       // ... and what it says
 };
 
 }  // namespace server
