@@ -29,8 +29,8 @@ static_assert(max_threads == 1024 && max_io_threads == 256 && max_queue_capacity
 constexpr setting_info table[] = {
     {"PORT", "--port", "1337", "an integer from 0 to 65535 (0 = any free port)",
      "TCP port for HTTP"},
-    {"HOST", "--host", "0.0.0.0", "an IPv4 or IPv6 address, such as 0.0.0.0, 127.0.0.1 or ::",
-     "address to listen on"},
+    {"HOST", "--host", "0.0.0.0",
+     "an IPv4 or IPv6 address, such as 0.0.0.0, 127.0.0.1 or ::", "address to listen on"},
     {"THREADS", "--threads", "one per core",
      "an integer from -1024 to 1024 (0 = one per core, negative = cores minus that many, at "
      "least 1), or none (no local workers: needs ACTOR_PORT)",
@@ -53,7 +53,8 @@ constexpr setting_info table[] = {
      "milliseconds, an integer from 1 to 86400000", "a job's deadline from its request: then 504"},
     {"BACKPRESSURE", "--backpressure", "reject", "reject, wait",
      "when the chosen mailbox is full: 503 at once, or wait for room"},
-    {"QUEUE_TIMEOUT_MS", "--queue-timeout-ms", "1000", "milliseconds, an integer from 0 to 86400000",
+    {"QUEUE_TIMEOUT_MS", "--queue-timeout-ms", "1000",
+     "milliseconds, an integer from 0 to 86400000",
      "with BACKPRESSURE=wait, the longest wait for room before 503"},
     {"MAX_CONNECTIONS", "--max-connections", "10000", "an integer from 1 to 1000000",
      "open connections; one more is answered 503 and closed"},
@@ -77,6 +78,8 @@ constexpr setting_info table[] = {
      "an actor silent this long with jobs in flight is removed"},
     {"ACTOR_MAX_IN_FLIGHT", "--actor-max-in-flight", "64", "an integer from 1 to 1048576",
      "jobs sent to one actor and not yet answered"},
+    {"ACTOR_MAX_CONNECTIONS", "--actor-max-connections", "256", "an integer from 1 to 65536",
+     "actors connected at once; one more is closed at once"},
 };
 
 // LOG_LEVEL names, as users write them (spdlog's own names say "warning" and "err").
@@ -98,8 +101,7 @@ std::string_view allowed_for(std::string_view name) {
   return "see --help";
 }
 
-[[noreturn]] void invalid(std::string_view name, std::string_view value,
-                          std::string_view allowed) {
+[[noreturn]] void invalid(std::string_view name, std::string_view value, std::string_view allowed) {
   throw config_error(std::string(name),
                      fmt::format("{}: invalid value '{}'; allowed: {}", name, value, allowed));
 }
@@ -192,14 +194,12 @@ settings load(const env_lookup& env, unsigned cores) {
     s.max_n = static_cast<std::uint64_t>(int_setting("MAX_N", *v, 0, max_max_n));
 
   if (auto v = get("LOG_LEVEL")) s.log_level = choice_setting("LOG_LEVEL", *v, log_levels);
-  if (auto v = get("LOG_FORMAT"))
-    s.log_format = choice_setting("LOG_FORMAT", *v, log_formats);
-  if (auto v = get("ACCESS_LOG"))
-    s.access_log = choice_setting("ACCESS_LOG", *v, switches);
+  if (auto v = get("LOG_FORMAT")) s.log_format = choice_setting("LOG_FORMAT", *v, log_formats);
+  if (auto v = get("ACCESS_LOG")) s.access_log = choice_setting("ACCESS_LOG", *v, switches);
 
-  if (auto v = get("REQUEST_TIMEOUT_MS")) s.request_timeout = ms_setting("REQUEST_TIMEOUT_MS", *v, 1);
-  if (auto v = get("BACKPRESSURE"))
-    s.backpressure = choice_setting("BACKPRESSURE", *v, policies);
+  if (auto v = get("REQUEST_TIMEOUT_MS"))
+    s.request_timeout = ms_setting("REQUEST_TIMEOUT_MS", *v, 1);
+  if (auto v = get("BACKPRESSURE")) s.backpressure = choice_setting("BACKPRESSURE", *v, policies);
   if (auto v = get("QUEUE_TIMEOUT_MS")) s.queue_timeout = ms_setting("QUEUE_TIMEOUT_MS", *v, 0);
   if (auto v = get("MAX_CONNECTIONS"))
     s.max_connections = static_cast<std::size_t>(int_setting("MAX_CONNECTIONS", *v, 1, 1'000'000));
@@ -216,6 +216,9 @@ settings load(const env_lookup& env, unsigned cores) {
   if (auto v = get("ACTOR_MAX_IN_FLIGHT"))
     s.actor_max_in_flight =
         static_cast<std::size_t>(int_setting("ACTOR_MAX_IN_FLIGHT", *v, 1, max_queue_capacity));
+  if (auto v = get("ACTOR_MAX_CONNECTIONS"))
+    s.actor_max_connections =
+        static_cast<std::size_t>(int_setting("ACTOR_MAX_CONNECTIONS", *v, 1, 65536));
   if (s.threads == 0 && !s.actor_port)
     invalid("THREADS", "none",
             "none only with ACTOR_PORT set (with no local workers, remote actors run every job)");
@@ -265,6 +268,7 @@ std::vector<std::pair<std::string_view, std::string>> effective(const settings& 
       {"ACTOR_HOST", s.actor_host},
       {"ACTOR_TIMEOUT_MS", ms(s.actor_timeout)},
       {"ACTOR_MAX_IN_FLIGHT", std::to_string(s.actor_max_in_flight)},
+      {"ACTOR_MAX_CONNECTIONS", std::to_string(s.actor_max_connections)},
   };
   return out;
 }

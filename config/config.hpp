@@ -71,6 +71,8 @@ struct settings {
   /// removed and its jobs run elsewhere.
   std::chrono::milliseconds actor_timeout{10'000};
   std::size_t actor_max_in_flight = 64;  ///< ACTOR_MAX_IN_FLIGHT: jobs sent to one actor at once
+  /// ACTOR_MAX_CONNECTIONS: actors connected at once; one more is closed at once.
+  std::size_t actor_max_connections = 256;
 };
 
 /// One setting as users see it: in --help, in errors and in --print-config.

@@ -14,6 +14,19 @@
 
 namespace server {
 
+/// One log line per `period` at most: allow() says whether this one may be written.
+struct log_pace {
+  std::chrono::seconds period{1};
+  pool::clock::time_point last{};
+  bool ever = false;
+  bool allow(pool::clock::time_point now) noexcept {
+    if (ever && now - last < period) return false;
+    last = now;
+    ever = true;
+    return true;
+  }
+};
+
 class accept_pacing {
  public:
   /// The wait before accepting again after a failure that is not the connection's own.
@@ -40,21 +53,10 @@ class accept_pacing {
  private:
   void recovered(pool::clock::time_point now);
 
-  // One line per log_period at most, for failures and for recoveries each.
-  struct limiter {
-    pool::clock::time_point last{};
-    bool ever = false;
-    bool allow(pool::clock::time_point now) noexcept {
-      if (ever && now - last < log_period) return false;
-      last = now;
-      ever = true;
-      return true;
-    }
-  };
-
   std::string what_;
-  limiter warned_;
-  limiter recovered_;
+  // One line per log_period at most, for failures and for recoveries each.
+  log_pace warned_{log_period};
+  log_pace recovered_{log_period};
   std::uint64_t failures_ = 0;  // since the last "accepting again" line
   std::uint64_t unlogged_ = 0;  // failures no line has reported yet
 };

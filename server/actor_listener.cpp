@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
@@ -71,6 +72,10 @@ void actor_listener::do_accept() {
     // Reset while it waited to be accepted: nobody is there, and a link would be named
     // "0.0.0.0:0" like every other such one, while its name must be unique.
     if (opt) return do_accept();
+    if (open_links_.load(std::memory_order_relaxed) >= settings_.actor_max_connections) {
+      refuse(std::move(socket), remote);
+      return do_accept();
+    }
     socket.set_option(tcp::no_delay(true), opt);                 // jobs are small and latency-bound
     socket.set_option(net::socket_base::keep_alive(true), opt);  // a vanished host, when idle
     std::ostringstream peer;
@@ -81,6 +86,7 @@ void actor_listener::do_accept() {
       if (stopped_) return;
       std::erase_if(links_, [](const auto& w) { return w.expired(); });
       links_.push_back(link);
+      open_links_.fetch_add(1, std::memory_order_relaxed);  // until link_ended()
     }
     connects_.fetch_add(1, std::memory_order_relaxed);
     link->start();
@@ -88,8 +94,27 @@ void actor_listener::do_accept() {
   });
 }
 
+void actor_listener::refuse(tcp_socket socket, const tcp::endpoint& remote) {
+  connections_refused_.fetch_add(1, std::memory_order_relaxed);
+  boost::system::error_code ec;
+  socket.close(ec);  // the actor sees its connection end, and tries again later
+  if (!refusal_log_.allow(pool::clock::now())) {
+    ++refusals_unlogged_;
+    return;
+  }
+  const auto more = refusals_unlogged_ == 0
+                        ? std::string()
+                        : fmt::format(" (and {} more since the last line)", refusals_unlogged_);
+  refusals_unlogged_ = 0;
+  std::ostringstream peer;
+  peer << remote;
+  spdlog::warn("actor {} refused: ACTOR_MAX_CONNECTIONS ({}) actors are connected{}", peer.str(),
+               settings_.actor_max_connections, more);
+}
+
 void actor_listener::link_ended(link_end why, std::int64_t pid,
                                 std::vector<actor_ledger::taken_back>&& jobs) {
+  open_links_.fetch_sub(1, std::memory_order_relaxed);
   disconnects_[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed);
   for (auto& [j, counted_as] : jobs) {
     pool::job_result r;
@@ -125,6 +150,10 @@ void actor_listener::link_ended(link_end why, std::int64_t pid,
 void actor_listener::write_metrics(pool::prometheus_writer& w) const {
   w.family("poolserver_actor_connects_total", "counter", "Actor connections accepted.");
   w.sample("poolserver_actor_connects_total", {}, connects_.load(std::memory_order_relaxed));
+  w.family("poolserver_actor_connections_refused_total", "counter",
+           "Actor connections closed at once: ACTOR_MAX_CONNECTIONS actors were connected.");
+  w.sample("poolserver_actor_connections_refused_total", {},
+           connections_refused_.load(std::memory_order_relaxed));
   w.family("poolserver_actor_disconnects_total", "counter",
            "Actors removed from the pool, by reason (closed: the actor closed or the connection "
            "failed; malformed: it broke the protocol; timeout: silent with jobs in flight, or "

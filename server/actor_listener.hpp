@@ -54,6 +54,8 @@ class actor_listener {
 
  private:
   void do_accept();
+  /// Closes an actor's connection past ACTOR_MAX_CONNECTIONS; counts and logs it (paced).
+  void refuse(tcp_socket socket, const boost::asio::ip::tcp::endpoint& remote);
 
   std::vector<boost::asio::io_context*> ios_;
   const config::settings& settings_;
@@ -68,7 +70,11 @@ class actor_listener {
   std::vector<std::weak_ptr<actor_link>> links_;
   bool stopped_ = false;
 
+  std::atomic<std::size_t> open_links_{0};  // accepted, not ended: ACTOR_MAX_CONNECTIONS
+  log_pace refusal_log_;                    // acceptor handler only
+  std::uint64_t refusals_unlogged_ = 0;     // acceptor handler only
   std::atomic<std::uint64_t> connects_{0};
+  std::atomic<std::uint64_t> connections_refused_{0};
   std::array<std::atomic<std::uint64_t>, link_end_names.size()> disconnects_{};
   std::atomic<std::uint64_t> redispatched_{0};  // jobs of a lost actor that another backend took
   std::atomic<std::uint64_t> refused_{0};       // ... that no backend had room for (503)

@@ -26,23 +26,38 @@ namespace {
 
 constexpr auto sample_period = std::chrono::milliseconds(500);
 
-// Descriptors kept for what is not a client connection, besides those open at start-up:
-// per IO thread its epoll, eventfd and timerfd; the listeners; actor connections.
+// Descriptors kept for what is not a client connection, besides those open at start-up and
+// ACTOR_MAX_CONNECTIONS: per IO thread its epoll, eventfd and timerfd; the listeners.
 constexpr std::size_t descriptors_per_io_thread = 4;
 constexpr std::size_t descriptors_for_listeners = 4;
-constexpr std::size_t descriptors_for_actors = 64;
+// Actors may take at most this share of what is left: the rest is for clients.
+constexpr std::size_t actor_share_of_descriptors = 4;  // a quarter
 
-/// The settings with MAX_CONNECTIONS lowered, if need be, to what RLIMIT_NOFILE lets the
-/// process open (after raising its soft limit to the hard one); says so in the log.
+/// The settings with ACTOR_MAX_CONNECTIONS and MAX_CONNECTIONS lowered, if need be, to what
+/// RLIMIT_NOFILE lets the process open (after raising its soft limit to the hard one); says
+/// so in the log.
 config::settings fitted_to_descriptors(config::settings s) {
   const auto lim = raise_descriptor_limit();
   if (lim.soft == 0) return s;  // unknown: leave it
   if (lim.soft > lim.soft_before)
     spdlog::debug("RLIMIT_NOFILE soft limit raised from {} to {} (the hard limit)", lim.soft_before,
                   lim.soft);
-  const std::size_t reserved =
-      descriptors_open() + descriptors_per_io_thread * std::max<std::size_t>(s.io_threads, 1) +
-      descriptors_for_listeners + (s.actor_port ? descriptors_for_actors : 0);
+  std::size_t reserved = descriptors_open() +
+                         descriptors_per_io_thread * std::max<std::size_t>(s.io_threads, 1) +
+                         descriptors_for_listeners;
+  if (s.actor_port) {
+    const std::uint64_t left = lim.soft > reserved ? lim.soft - reserved : 0;
+    const auto actors_fit =
+        std::max<std::size_t>(1, static_cast<std::size_t>(left / actor_share_of_descriptors));
+    if (actors_fit < s.actor_max_connections) {
+      spdlog::warn(
+          "ACTOR_MAX_CONNECTIONS lowered from {} to {}: the process may open {} descriptors "
+          "(RLIMIT_NOFILE, hard limit {}), and actors may take a quarter of them",
+          s.actor_max_connections, actors_fit, lim.soft, lim.hard);
+      s.actor_max_connections = actors_fit;
+    }
+    reserved += s.actor_max_connections;
+  }
   const std::size_t fit = connections_that_fit(lim.soft, reserved);
   if (fit == 0)
     throw std::runtime_error(fmt::format(

@@ -362,3 +362,35 @@ TEST_CASE("actor attack: a value sent as null (poolactor's non-finite) answers i
   CHECK(s.metric("poolserver_actors") == 1);
   CHECK(s.metric("poolserver_actor_disconnects_total{reason=\"malformed\"}") == 0);
 }
+
+TEST_CASE("actor attack: past ACTOR_MAX_CONNECTIONS an actor is closed at once, and counted") {
+  auto settings = with_actors(0);
+  settings.actor_max_connections = 2;
+  running_server s(settings);
+  fake_actor first(actor_port(s));
+  fake_actor second(actor_port(s));
+  wait_for_actors(s, 2);
+  test::captured_log log;
+  std::vector<std::unique_ptr<fake_actor>> refused;
+  for (int i = 0; i < 5; ++i) refused.push_back(std::make_unique<fake_actor>(actor_port(s)));
+  for (auto& a : refused) CHECK(a->closed_by_server());
+  CHECK(s.srv->workers().remotes().size() == 2);
+  CHECK(counts(s).value("poolserver_actor_connections_refused_total") == 5);
+  CHECK(log.text.str().find("refused: ACTOR_MAX_CONNECTIONS (2) actors are connected") !=
+        std::string::npos);
+  CHECK(log.lines_with("refused") == 1);  // one line a second at most
+
+  // A place freed is a place taken, and the newcomer runs jobs.
+  first.close();
+  wait_for_actors(s, 1);
+  fake_actor third(actor_port(s));
+  wait_for_actors(s, 2);
+  second.close();
+  wait_for_actors(s, 1);
+  http_client c(s.port);
+  c.send(http::verb::get, "/10");
+  const auto job = third.next_job();
+  third.answer(job.id, 1.0, 4242);
+  CHECK(body_of(c.read())["actor"] == 4242);
+  CHECK(counts(s).value("poolserver_actor_connects_total") == 3);
+}

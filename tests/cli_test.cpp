@@ -77,7 +77,8 @@ TEST_CASE("cli: every setting has a flag that works") {
                        {"ACTOR_PORT", "7001"},
                        {"ACTOR_HOST", "::1"},
                        {"ACTOR_TIMEOUT_MS", "19"},
-                       {"ACTOR_MAX_IN_FLIGHT", "23"}};
+                       {"ACTOR_MAX_IN_FLIGHT", "23"},
+                       {"ACTOR_MAX_CONNECTIONS", "29"}};
   std::vector<std::string> args;
   for (const auto& s : config::setting_table()) {
     CAPTURE(s.env);
@@ -132,8 +133,8 @@ TEST_CASE("cli: the table's allowed text is what a bad value's error says") {
     const auto r = run({std::string(s.flag) + "=bogus"});
     CHECK_FALSE(r.outcome.run);
     CHECK(r.outcome.exit_code == 2);
-    CHECK(r.err == "poolserver: " + std::string(s.flag) + ": invalid value 'bogus'; allowed: " +
-                       std::string(s.allowed) + "\n");
+    CHECK(r.err == "poolserver: " + std::string(s.flag) +
+                       ": invalid value 'bogus'; allowed: " + std::string(s.allowed) + "\n");
     // From the environment, the message names the variable instead.
     const auto e = run({}, {{std::string(s.env), "bogus"}});
     CHECK(e.err.rfind("poolserver: " + std::string(s.env) + ": invalid value 'bogus'", 0) == 0);

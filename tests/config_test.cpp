@@ -155,17 +155,20 @@ TEST_CASE("config: actors off by default; ACTOR_* settings and THREADS=none") {
   CHECK(off.actor_host == "127.0.0.1");
   CHECK(off.actor_timeout == std::chrono::milliseconds(10'000));
   CHECK(off.actor_max_in_flight == 64);
+  CHECK(off.actor_max_connections == 256);
   CHECK(config::describe(off).find("ACTOR_PORT=off") != std::string::npos);
 
   const auto on = load({{"ACTOR_PORT", "7000"},
                         {"ACTOR_HOST", "::"},
                         {"ACTOR_TIMEOUT_MS", "250"},
                         {"ACTOR_MAX_IN_FLIGHT", "8"},
+                        {"ACTOR_MAX_CONNECTIONS", "3"},
                         {"THREADS", "none"}});
   CHECK(on.actor_port == 7000);
   CHECK(on.actor_host == "::");
   CHECK(on.actor_timeout == std::chrono::milliseconds(250));
   CHECK(on.actor_max_in_flight == 8);
+  CHECK(on.actor_max_connections == 3);
   CHECK(on.threads == 0);
   CHECK(config::describe(on).find("THREADS=none") != std::string::npos);
   CHECK(load({{"ACTOR_PORT", "0"}}).actor_port == 0);
@@ -175,5 +178,8 @@ TEST_CASE("config: actors off by default; ACTOR_* settings and THREADS=none") {
   CHECK(error_of({{"ACTOR_HOST", "example.com"}}).rfind("ACTOR_HOST: invalid value", 0) == 0);
   CHECK(error_of({{"ACTOR_TIMEOUT_MS", "5"}}).rfind("ACTOR_TIMEOUT_MS: invalid value", 0) == 0);
   CHECK(error_of({{"ACTOR_MAX_IN_FLIGHT", "0"}}).rfind("ACTOR_MAX_IN_FLIGHT: invalid", 0) == 0);
+  CHECK(error_of({{"ACTOR_MAX_CONNECTIONS", "0"}}).rfind("ACTOR_MAX_CONNECTIONS: invalid", 0) == 0);
+  CHECK(error_of({{"ACTOR_MAX_CONNECTIONS", "65537"}}).find("from 1 to 65536") !=
+        std::string::npos);
   CHECK(error_of({{"THREADS", "nothing"}}).find("or none") != std::string::npos);
 }

@@ -59,6 +59,25 @@ TEST_CASE(
   CHECK(served);
 }
 
+TEST_CASE("descriptors: with actors, ACTOR_MAX_CONNECTIONS is lowered too, to a quarter") {
+  // Hard limit 128: actors (256 by default) may take a quarter of what is left after the
+  // server's own descriptors, clients the rest, with room to refuse with 503.
+  test::server_process s({"THREADS=1", "ACTOR_PORT=0"}, "/usr/bin/prlimit",
+                         {"--nofile=128:128", POOLSERVER_BINARY});
+  const auto& out = s.proc.output();
+  const std::string actors = "ACTOR_MAX_CONNECTIONS lowered from 256 to ";
+  const std::string clients = "MAX_CONNECTIONS lowered from 10000 to ";
+  REQUIRE(out.find(actors) != std::string::npos);
+  REQUIRE(out.find(clients) != std::string::npos);
+  const auto actors_fit = std::stoul(out.substr(out.find(actors) + actors.size()));
+  const auto clients_fit = std::stoul(out.substr(out.find(clients) + clients.size()));
+  MESSAGE("RLIMIT_NOFILE 128: " << actors_fit << " actors, " << clients_fit << " clients");
+  CHECK(actors_fit >= 8);
+  CHECK(actors_fit <= 32);
+  CHECK(clients_fit >= 3 * actors_fit - 16);
+  CHECK(actors_fit + clients_fit < 128);
+}
+
 TEST_CASE("memory: idle keep-alive connections that fetched a big page hold no big buffer" *
           doctest::skip(sanitized)) {
   test::server_process s({"THREADS=1"});
