@@ -364,13 +364,13 @@ TEST_CASE("actor attack: a value sent as null (poolactor's non-finite) answers i
 }
 
 TEST_CASE("actor attack: past ACTOR_MAX_CONNECTIONS an actor is closed at once, and counted") {
+  test::captured_log log;  // before the server's threads log, after them
   auto settings = with_actors(0);
   settings.actor_max_connections = 2;
   running_server s(settings);
   fake_actor first(actor_port(s));
   fake_actor second(actor_port(s));
   wait_for_actors(s, 2);
-  test::captured_log log;
   std::vector<std::unique_ptr<fake_actor>> refused;
   for (int i = 0; i < 5; ++i) refused.push_back(std::make_unique<fake_actor>(actor_port(s)));
   for (auto& a : refused) CHECK(a->closed_by_server());
