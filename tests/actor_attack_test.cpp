@@ -73,7 +73,7 @@ struct direct_jobs {
 
 }  // namespace
 
-TEST_CASE("actor attack: a silent actor is removed within 1.25 timeouts; its jobs run elsewhere") {
+TEST_CASE("actor attack: a silent actor is removed within 1.25 timeouts, its jobs run elsewhere") {
   auto settings = with_actors(0);
   settings.actor_timeout = 200ms;
   running_server s(settings);
@@ -144,7 +144,7 @@ TEST_CASE("actor attack: an answer trickled a byte at a time counts only once wh
   CHECK(settled(s).identity());
 }
 
-TEST_CASE("actor attack: a flood ends the flooder's link at once; the server goes on") {
+TEST_CASE("actor attack: a flood ends the flooder's link at once, the server goes on") {
   running_server s(with_actors(1));
   fake_actor flooder(actor_port(s));
   wait_for_actors(s, 1);
@@ -173,7 +173,7 @@ TEST_CASE("actor attack: a flood ends the flooder's link at once; the server goe
   CHECK(c.get("/healthz").result_int() == 200);
 }
 
-TEST_CASE("actor attack: an actor that never reads is removed; every job is answered once") {
+TEST_CASE("actor attack: an actor that never reads is removed, every job is answered once") {
   auto settings = with_actors(0);
   settings.actor_timeout = 300ms;
   settings.actor_max_in_flight = 100'000;
@@ -189,7 +189,7 @@ TEST_CASE("actor attack: an actor that never reads is removed; every job is answ
   CHECK(settled(s).identity());
 }
 
-TEST_CASE("actor attack: a malformed answer ends its link; the job runs on another actor once") {
+TEST_CASE("actor attack: a malformed answer ends its link, the job runs on another actor once") {
   running_server s(with_actors(0));
   fake_actor bad(actor_port(s));
   wait_for_actors(s, 1);
@@ -243,7 +243,7 @@ TEST_CASE("actor attack: a malformed answer ends its link; the job runs on anoth
   }
 }
 
-TEST_CASE("actor attack: the largest message and deep nesting are read; a duplicate is not") {
+TEST_CASE("actor attack: the largest message and deep nesting are read, a duplicate is not") {
   running_server s(with_actors(0));
   fake_actor a(actor_port(s));
   wait_for_actors(s, 1);

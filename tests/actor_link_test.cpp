@@ -105,7 +105,7 @@ TEST_CASE("actors: answers in any order, several in one write or one split over 
   }
 }
 
-TEST_CASE("actors: an actor that breaks the protocol is removed; its job runs elsewhere once") {
+TEST_CASE("actors: an actor that breaks the protocol is removed, its job runs elsewhere once") {
   running_server s(with_actors(0));
   fake_actor bad(actor_port(s));
   wait_for_actors(s, 1);
@@ -146,7 +146,7 @@ TEST_CASE("actors: an actor that breaks the protocol is removed; its job runs el
   CHECK(c.get("/healthz").result_int() == 200);  // the server lives on
 }
 
-TEST_CASE("actors: a silent actor is removed after ACTOR_TIMEOUT_MS; its job runs elsewhere") {
+TEST_CASE("actors: a silent actor is removed after ACTOR_TIMEOUT_MS, its job runs elsewhere") {
   auto settings = with_actors(0);
   settings.actor_timeout = 200ms;
   running_server s(settings);
@@ -166,7 +166,7 @@ TEST_CASE("actors: a silent actor is removed after ACTOR_TIMEOUT_MS; its job run
   CHECK(s.metric("poolserver_actor_disconnects_total{reason=\"timeout\"}") == 1);
 }
 
-TEST_CASE("actors: an error answer is the job's failure; a lost job with no room left is 503") {
+TEST_CASE("actors: an error answer is the job's failure, a lost job with no room left is 503") {
   running_server s(with_actors(0));
   auto a = std::make_unique<fake_actor>(actor_port(s));
   wait_for_actors(s, 1);
@@ -219,7 +219,7 @@ TEST_CASE("actors: at ACTOR_MAX_IN_FLIGHT an actor takes no more jobs: 503 at on
   CHECK(c2.read().result_int() == 200);
 }
 
-TEST_CASE("actors: the answer names the actor whatever its pid; one outside 1..2^63-1 shows 0") {
+TEST_CASE("actors: the answer names the actor whatever its pid, one outside 1..2^63-1 shows 0") {
   running_server s(with_actors(0));
   fake_actor a(actor_port(s));
   wait_for_actors(s, 1);

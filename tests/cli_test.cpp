@@ -44,7 +44,7 @@ TEST_CASE("cli: no arguments reads the environment, as before") {
   CHECK(r.err.empty());
 }
 
-TEST_CASE("cli: a flag overrides its variable, in both spellings; others still come from env") {
+TEST_CASE("cli: a flag overrides its variable, in both spellings, others still come from env") {
   const auto r = run({"--port", "5000", "--strategy=leastbusy", "--log-format", "json"},
                      {{"PORT", "4000"}, {"STRATEGY", "p2c"}, {"THREADS", "3"}});
   REQUIRE(r.outcome.run);

@@ -149,7 +149,7 @@ TEST_CASE("config: describe() lists every effective setting") {
     CHECK(line.find(part) != std::string::npos);
 }
 
-TEST_CASE("config: actors off by default; ACTOR_* settings and THREADS=none") {
+TEST_CASE("config: actors off by default, ACTOR_* settings and THREADS=none") {
   const auto off = load({});
   CHECK_FALSE(off.actor_port.has_value());
   CHECK(off.actor_host == "127.0.0.1");

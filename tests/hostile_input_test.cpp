@@ -30,7 +30,7 @@ TEST_CASE("hostile input: every malformed request gets the right error status an
   CHECK(s.metric("poolserver_jobs_produced_total") == static_cast<double>(cases.size()));
 }
 
-TEST_CASE("hostile input: HEAD gets headers only; a pipelined bad request after a good one") {
+TEST_CASE("hostile input: HEAD gets headers only, a pipelined bad request after a good one") {
   test::running_server s;
   test::http_client c(s.port);
   c.send_raw("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /10 HTTP/1.1\r\nHost: x\r\n\r\n");

@@ -933,7 +933,7 @@ TEST_CASE("RFC 9112 7.1.2: trailer fields are not merged into the header section
   CHECK(value_of(*r) == 18);
 }
 
-TEST_CASE("RFC 9112 7.1.2: Host or Expect in the trailer are not header fields; framing is 400") {
+TEST_CASE("RFC 9112 7.1.2: Host or Expect in the trailer are not header fields, framing is 400") {
   running_server s;
   // Sent in one write, the request is parsed in one step, trailer included; its fields must
   // not count as a second Host or as an expectation (found by fuzz_http: a trailer's Host
