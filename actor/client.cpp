@@ -78,7 +78,10 @@ void client::on_connect(error_code ec, const tcp::endpoint& peer) {
   socket_.set_option(tcp::no_delay(true), opt);  // answers are small and latency-bound
   socket_.set_option(net::socket_base::keep_alive(true), opt);
   connected_ = true;
-  backoff_ = options_.first_backoff;
+  // The backoff starts again only once this connection proves itself (a job, or staying up
+  // for max_backoff): a server that accepts and closes at once, as one past
+  // ACTOR_MAX_CONNECTIONS does, would otherwise be tried every 0.1 s forever.
+  connected_at_ = std::chrono::steady_clock::now();
   token_ = std::make_shared<pool::cancel_token>();
   frames_ = frame_reader{};
   outgoing_.clear();
@@ -123,6 +126,7 @@ void client::on_message(std::string_view text) {
   if (auto* bad = std::get_if<malformed>(&parsed))
     return disconnect("malformed message from the server (" + bad->reason + ")", true);
   const auto& req = std::get<job_request>(parsed);
+  backoff_ = options_.first_backoff;  // a server that sends jobs: a working connection
   if (!req.invalid_args.empty()) {
     append_error(outgoing_, req.id, req.invalid_args);
     return flush();
@@ -191,6 +195,8 @@ void client::disconnect(const std::string& why, bool warn) {
   if (!connected_) return;
   connected_ = false;
   ++connection_;  // handlers of this connection see they are stale
+  if (std::chrono::steady_clock::now() - connected_at_ >= options_.max_backoff)
+    backoff_ = options_.first_backoff;  // it was up a good while: come back soon
   if (token_) token_->cancel(pool::stop_reason::client_gone);  // its jobs stop
   error_code ec;
   socket_.shutdown(tcp::socket::shutdown_both, ec);

@@ -64,6 +64,7 @@ class client {
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer retry_timer_;
   std::chrono::milliseconds backoff_;
+  std::chrono::steady_clock::time_point connected_at_;
   bool stopped_ = false;
   bool connected_ = false;
 

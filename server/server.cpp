@@ -52,7 +52,8 @@ config::settings fitted_to_descriptors(config::settings s) {
     if (actors_fit < s.actor_max_connections) {
       spdlog::warn(
           "ACTOR_MAX_CONNECTIONS lowered from {} to {}: the process may open {} descriptors "
-          "(RLIMIT_NOFILE, hard limit {}), and actors may take a quarter of them",
+          "(RLIMIT_NOFILE, hard limit {}), and actors may take a quarter of those the server "
+          "does not use itself",
           s.actor_max_connections, actors_fit, lim.soft, lim.hard);
       s.actor_max_connections = actors_fit;
     }

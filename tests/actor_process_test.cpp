@@ -250,3 +250,29 @@ TEST_CASE("poolactor: drops a server that breaks the protocol, reconnects, answe
   CHECK(a.proc.output().find("malformed message from the server") != std::string::npos);
   CHECK(a.proc.output().find("reconnecting in") != std::string::npos);
 }
+
+TEST_CASE(
+    "poolactor: refused past ACTOR_MAX_CONNECTIONS, it backs off instead of retrying at once") {
+  // The server accepts and closes at once: the connection "works" for a moment each time,
+  // which used to start the backoff over at 0.1 s, ten connections a second forever.
+  test::server_process server({"THREADS=1", "ACTOR_PORT=0", "ACTOR_MAX_CONNECTIONS=1"});
+  actor_process first(server.actor_port);
+  wait_for_metric(server.port, "poolserver_actors", 1);
+  actor_process second(server.actor_port);
+  second.proc.read_for(1800ms);  // 0.1 + 0.2 + 0.4 + 0.8 s with jitter: three waits at least
+  std::vector<long> waits;
+  const std::string marker = "reconnecting in ";
+  const auto& out = second.proc.output();
+  for (auto at = out.find(marker); at != std::string::npos; at = out.find(marker, at + 1))
+    waits.push_back(std::stol(out.substr(at + marker.size())));
+  MESSAGE("the refused actor's waits (ms): " << [&] {
+    std::ostringstream s;
+    for (const auto w : waits) s << w << ' ';
+    return s.str();
+  }());
+  REQUIRE(waits.size() >= 3);
+  CHECK(waits[2] > 2 * waits[0]);  // doubling (with +-20 % jitter), not 0.1 s again and again
+  CHECK(waits.size() <= 6);
+  CHECK(metric_of(server.port, "poolserver_actor_connections_refused_total") <= 7);
+  CHECK(metric_of(server.port, "poolserver_actors") == 1);
+}
