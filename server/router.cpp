@@ -240,6 +240,31 @@ route_result route_rpc(std::string_view body, const router_context& ctx) {
 
 }  // namespace
 
+namespace {
+
+// "*", with optional whitespace around it (RFC 9110: If-Match = "*" / #entity-tag).
+bool is_star(std::string_view v) {
+  const auto first = v.find_first_not_of(" \t");
+  const auto last = v.find_last_not_of(" \t");
+  return first != std::string_view::npos && v.substr(first, last - first + 1) == "*";
+}
+
+}  // namespace
+
+std::optional<reply> precondition_failed(std::string_view method, const preconditions& p) {
+  // Step 1: If-Match. Without entity tags only "*" (a current representation exists) holds.
+  if (p.if_match && !is_star(*p.if_match))
+    return error_reply(412,
+                       "precondition failed: If-Match names entity tags, and this "
+                       "resource has none");
+  // Step 3: If-None-Match. "*" fails, since the resource exists; no listed tag can match.
+  if (p.if_none_match && is_star(*p.if_none_match)) {
+    if (method == "GET" || method == "HEAD") return reply{304, {}, "application/json", {}};
+    return error_reply(412, "precondition failed: If-None-Match: * and the resource exists");
+  }
+  return std::nullopt;
+}
+
 reply error_reply(unsigned status, std::string_view message) {
   reply r;
   r.status = status;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -78,6 +79,21 @@ reply job_error_reply(const job_call& call, unsigned status, int rpc_code,
                       std::string_view message);
 /// The answer to a job stopped for `why` (deadline: 504; shutdown or anything else: 503).
 reply cancelled_reply(const job_call& call, pool::stop_reason why);
+/// A request's preconditions (RFC 9110 13.1): its If-Match and If-None-Match values, each
+/// field line of the same name joined with ", ". Unset: the field was not sent.
+struct preconditions {
+  std::optional<std::string> if_match;
+  std::optional<std::string> if_none_match;
+};
+
+/// RFC 9110 13.2.2: the answer when a precondition fails (412, or 304 for a GET or HEAD
+/// whose If-None-Match fails), or nothing when the request goes on. Call it only for a
+/// request that would otherwise succeed (13.2.1). The resources here have no entity tags
+/// and no modification dates: "If-Match: *" holds and a list of tags never matches;
+/// "If-None-Match: *" fails and a list of tags holds; If-Unmodified-Since and
+/// If-Modified-Since are ignored, as for a resource without a modification date.
+std::optional<reply> precondition_failed(std::string_view method, const preconditions& p);
+
 /// A plain JSON error: {"error": message, "status": status}.
 reply error_reply(unsigned status, std::string_view message);
 

@@ -25,6 +25,24 @@ std::string_view to_std(boost::beast::string_view s) {
   return {s.data(), s.size()};
 }
 
+// A field's values, each field line joined with ", " (RFC 9110 5.3); unset when not sent.
+std::optional<std::string> joined(const request& req, boost::beast::http::field name) {
+  std::optional<std::string> out;
+  for (auto [f, last] = req.equal_range(name); f != last; ++f) {
+    if (out)
+      out->append(", ");
+    else
+      out.emplace();
+    out->append(f->value().data(), f->value().size());
+  }
+  return out;
+}
+
+preconditions preconditions_of(const request& req) {
+  return {joined(req, boost::beast::http::field::if_match),
+          joined(req, boost::beast::http::field::if_none_match)};
+}
+
 // Waiting for room: first retry after this, doubling up to the maximum.
 constexpr std::chrono::microseconds first_retry{500};
 constexpr std::chrono::microseconds max_retry{10'000};
@@ -232,6 +250,20 @@ void session::handle(request&& req) {
   }
   auto routed =
       route({to_std(req.method_string()), to_std(req.target()), req.body()}, server_.router());
+  // RFC 9110 13.2.1: preconditions count only for a request that would otherwise succeed.
+  const bool would_succeed =
+      std::holds_alternative<reply>(routed)
+          ? std::get<reply>(routed).status / 100 == 2
+          : !std::holds_alternative<readiness>(routed) || (!server_.draining() && server_.ready());
+  if (would_succeed)
+    if (auto failed = precondition_failed(to_std(req.method_string()), preconditions_of(req))) {
+      // A 304 carries the Cache-Control its 200 would (RFC 9110 15.4.5).
+      if (failed->status == 304 && std::holds_alternative<dashboard_page>(routed))
+        failed->headers.emplace_back("Cache-Control", "no-cache");
+      if (failed->status == 304 && std::holds_alternative<stats_page>(routed))
+        failed->headers.emplace_back("Cache-Control", "no-store");
+      return answer(std::move(*failed));
+    }
   if (auto* call = std::get_if<job_call>(&routed)) return submit(std::move(*call));
   if (std::holds_alternative<scrape>(routed))
     return answer(

@@ -1108,3 +1108,50 @@ TEST_CASE("RFC 9110 10.1.1: an expectation other than 100-continue gets 417") {
     CHECK(json_error(*r));
   }
 }
+
+TEST_CASE("RFC 9110 13.2: If-Match and If-None-Match are evaluated before the job runs") {
+  running_server s;
+  const auto ask = [&](const std::string& request_line, const std::string& fields,
+                       const std::string& body = "") {
+    raw_connection c(s.port);
+    c.send(request_line + "\r\n" + host + fields +
+           (body.empty() ? "" : "Content-Length: " + std::to_string(body.size()) + "\r\n") +
+           "\r\n" + body);
+    auto r = c.read(request_line.starts_with("HEAD"));
+    REQUIRE(r);
+    return *r;
+  };
+  const double before = s.metric("poolserver_jobs_produced_total");
+  // Failed preconditions: answered without running a job.
+  auto r = ask("GET /30 HTTP/1.1", "If-None-Match: *\r\n");
+  CHECK(r.status == 304);
+  CHECK(r.body.empty());
+  CHECK(r.head.find("Content-Length") == std::string::npos);  // RFC 9110 8.6
+  // RFC 9110 15.4.5: the Cache-Control a 200 would carry.
+  r = ask("GET /dashboard HTTP/1.1", "If-None-Match: *\r\n");
+  CHECK(r.status == 304);
+  CHECK(r.head.find("Cache-Control: no-cache") != std::string::npos);
+  r = ask("GET /stats HTTP/1.1", "If-None-Match: *\r\n");
+  CHECK(r.status == 304);
+  CHECK(r.head.find("Cache-Control: no-store") != std::string::npos);
+  CHECK(ask("HEAD /30 HTTP/1.1", "If-None-Match: *\r\n").status == 304);
+  CHECK(ask("POST /rpc HTTP/1.1", "If-None-Match: *\r\n", rpc_body(30)).status == 412);
+  CHECK(ask("GET /30 HTTP/1.1", "If-Match: \"v1\"\r\n").status == 412);
+  CHECK(ask("GET /30 HTTP/1.1", "If-Match: \"v1\"\r\nIf-Match: \"v2\"\r\n").status == 412);
+  CHECK(ask("GET /healthz HTTP/1.1", "If-None-Match: *\r\n").status == 304);
+  CHECK(s.metric("poolserver_jobs_produced_total") == before);
+  // Preconditions that hold: the request is served.
+  r = ask("GET /31 HTTP/1.1", "If-Match: *\r\n");
+  CHECK(r.status == 200);
+  CHECK(value_of(r) == 31);
+  r = ask("GET /32 HTTP/1.1", "If-None-Match: \"v1\", W/\"v2\"\r\n");
+  CHECK(value_of(r) == 32);
+  // Ignored for a request that would not succeed anyway (13.2.1), and without dates.
+  CHECK(ask("GET /nowhere HTTP/1.1", "If-Match: \"v1\"\r\n").status == 404);
+  CHECK(ask("DELETE /30 HTTP/1.1", "If-None-Match: *\r\n").status == 501);
+  r = ask("GET /33 HTTP/1.1",
+          "If-Modified-Since: Sun, 06 Nov 2094 08:49:37 GMT\r\n"
+          "If-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n");
+  CHECK(value_of(r) == 33);
+  CHECK(s.metric("poolserver_jobs_produced_total") == before + 3);
+}

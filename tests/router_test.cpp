@@ -299,3 +299,31 @@ TEST_CASE("router: JSON doubles read back bit-exact - integral values keep a fra
     CHECK(parsed.get<double>() == v);
   }
 }
+
+TEST_CASE("router: preconditions on resources without entity tags (RFC 9110 13.1, 13.2.2)") {
+  using server::precondition_failed;
+  using server::preconditions;
+  const auto status = [](std::string_view method, preconditions p) -> unsigned {
+    const auto r = precondition_failed(method, p);
+    return r ? r->status : 0;  // 0: the request goes on
+  };
+  CHECK(status("GET", {}) == 0);
+  // If-Match: "*" holds (the resource exists); any list of tags fails, strong or weak.
+  CHECK(status("GET", {"*", std::nullopt}) == 0);
+  CHECK(status("POST", {" * ", std::nullopt}) == 0);
+  CHECK(status("GET", {"\"abc\"", std::nullopt}) == 412);
+  CHECK(status("GET", {"W/\"abc\", \"def\"", std::nullopt}) == 412);
+  CHECK(status("GET", {"*, \"abc\"", std::nullopt}) == 412);  // not the "*" form
+  // If-None-Match: "*" fails: 304 for GET and HEAD, 412 otherwise; a list of tags holds.
+  CHECK(status("GET", {std::nullopt, "*"}) == 304);
+  CHECK(status("HEAD", {std::nullopt, "*"}) == 304);
+  CHECK(status("POST", {std::nullopt, "*"}) == 412);
+  CHECK(status("GET", {std::nullopt, "\"abc\""}) == 0);
+  CHECK(status("GET", {std::nullopt, "W/\"abc\""}) == 0);
+  // If-Match is evaluated first (13.2.2): a failing If-Match is 412 even for a GET.
+  CHECK(status("GET", {"\"abc\"", "*"}) == 412);
+  CHECK(status("GET", {"*", "*"}) == 304);
+  const auto not_modified = precondition_failed("GET", {std::nullopt, "*"});
+  REQUIRE(not_modified);
+  CHECK(not_modified->body.empty());
+}
