@@ -6,7 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
-#include "server/listen.hpp"
+#include "sockets/listen.hpp"
 
 namespace server {
 
@@ -18,8 +18,8 @@ actor_listener::actor_listener(std::vector<net::io_context*> ios, const config::
     : ios_(std::move(ios)),
       settings_(settings),
       pool_(pool),
-      acceptor_(listen_on(*ios_.at(0), settings.actor_host, settings.actor_port.value_or(0),
-                          "ACTOR_HOST")),
+      acceptor_(sockets::listen_on(*ios_.at(0), settings.actor_host,
+                                   settings.actor_port.value_or(0), "ACTOR_HOST")),
       accept_retry_(*ios_[0]) {}
 
 tcp::endpoint actor_listener::local_endpoint() const {

@@ -18,8 +18,8 @@
 #include "config/config.hpp"
 #include "pool/metrics.hpp"
 #include "pool/worker_pool.hpp"
-#include "server/accept_pacing.hpp"
 #include "server/actor_link.hpp"
+#include "sockets/accept_pacing.hpp"
 
 namespace server {
 
@@ -62,7 +62,7 @@ class actor_listener {
   pool::worker_pool& pool_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_retry_;  // the pause after an accept error
-  accept_pacing pacing_{"actor accept"};    // acceptor handler only
+  sockets::accept_pacing pacing_{"actor accept"};  // acceptor handler only
   std::size_t next_io_ = 0;                 // acceptor handler only
   std::atomic<std::uint64_t> next_id_{1};
 
@@ -71,7 +71,7 @@ class actor_listener {
   bool stopped_ = false;
 
   std::atomic<std::size_t> open_links_{0};  // accepted, not ended: ACTOR_MAX_CONNECTIONS
-  log_pace refusal_log_;                    // acceptor handler only
+  sockets::log_pace refusal_log_;           // acceptor handler only
   std::uint64_t refusals_unlogged_ = 0;     // acceptor handler only
   std::atomic<std::uint64_t> connects_{0};
   std::atomic<std::uint64_t> connections_refused_{0};

@@ -9,9 +9,9 @@
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
-#include "server/descriptors.hpp"
-#include "server/listen.hpp"
 #include "server/session.hpp"
+#include "sockets/descriptors.hpp"
+#include "sockets/listen.hpp"
 
 #ifndef POOLSERVER_VERSION
 #define POOLSERVER_VERSION "dev"
@@ -37,12 +37,12 @@ constexpr std::size_t actor_share_of_descriptors = 4;  // a quarter
 /// RLIMIT_NOFILE lets the process open (after raising its soft limit to the hard one); says
 /// so in the log.
 config::settings fitted_to_descriptors(config::settings s) {
-  const auto lim = raise_descriptor_limit();
+  const auto lim = sockets::raise_descriptor_limit();
   if (lim.soft == 0) return s;  // unknown: leave it
   if (lim.soft > lim.soft_before)
     spdlog::debug("RLIMIT_NOFILE soft limit raised from {} to {} (the hard limit)", lim.soft_before,
                   lim.soft);
-  std::size_t reserved = descriptors_open() +
+  std::size_t reserved = sockets::descriptors_open() +
                          descriptors_per_io_thread * std::max<std::size_t>(s.io_threads, 1) +
                          descriptors_for_listeners;
   if (s.actor_port) {
@@ -59,7 +59,7 @@ config::settings fitted_to_descriptors(config::settings s) {
     }
     reserved += s.actor_max_connections;
   }
-  const std::size_t fit = connections_that_fit(lim.soft, reserved);
+  const std::size_t fit = sockets::connections_that_fit(lim.soft, reserved);
   if (fit == 0)
     throw std::runtime_error(fmt::format(
         "MAX_CONNECTIONS: RLIMIT_NOFILE is {} descriptors (hard limit {}), which leaves no room "
@@ -93,7 +93,7 @@ server::server(const config::settings& settings, workers::job_registry registry)
       pool_({settings.threads, settings.queue_capacity, settings.strategy, settings.worker_nice,
              settings.actor_port.has_value()}),
       io_(make_io_contexts(settings.io_threads)),
-      acceptor_(listen_on(*io_[0], settings.host, settings.port, "HOST")),
+      acceptor_(sockets::listen_on(*io_[0], settings.host, settings.port, "HOST")),
       accept_retry_(*io_[0]),
       sampler_(*io_[0]),
       drain_timer_(*io_[0]),
@@ -236,9 +236,10 @@ std::vector<std::shared_ptr<session>> server::live_sessions() const {
 }
 
 void server::do_accept() {
-  if (open_connections() >= settings_.max_connections + refusal_room(settings_.max_connections)) {
+  if (open_connections() >=
+      settings_.max_connections + sockets::refusal_room(settings_.max_connections)) {
     // Even the 503s have no descriptors left: let clients wait in the backlog for a moment.
-    accept_retry_.expires_after(accept_pacing::pause);
+    accept_retry_.expires_after(sockets::accept_pacing::pause);
     accept_retry_.async_wait([this](boost::system::error_code e) {
       if (!e && !draining()) do_accept();
     });

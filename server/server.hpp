@@ -22,12 +22,12 @@
 
 #include "config/config.hpp"
 #include "pool/worker_pool.hpp"
-#include "server/accept_pacing.hpp"
 #include "server/access_log.hpp"
 #include "server/actor_listener.hpp"
 #include "server/http_stats.hpp"
 #include "server/live_window.hpp"
 #include "server/router.hpp"
+#include "sockets/accept_pacing.hpp"
 #include "workers/job_registry.hpp"
 
 namespace server {
@@ -119,7 +119,7 @@ class server {
   boost::asio::ip::tcp::acceptor acceptor_;
   std::unique_ptr<actor_listener> actors_;  // when ACTOR_PORT is set
   boost::asio::steady_timer accept_retry_;
-  accept_pacing accept_pacing_{"accept"};  // acceptor handler only
+  sockets::accept_pacing accept_pacing_{"accept"};  // acceptor handler only
   boost::asio::steady_timer sampler_;
   boost::asio::steady_timer drain_timer_;
   boost::asio::signal_set signals_;

@@ -23,8 +23,6 @@
 #include <optional>
 #include <string>
 
-#include <boost/asio/basic_stream_socket.hpp>
-#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -32,17 +30,15 @@
 #include "pool/job.hpp"
 #include "server/request_reader.hpp"
 #include "server/router.hpp"
+#include "sockets/asio_types.hpp"
 
 namespace server {
 
 class server;
 
-/// The executor of a connection: its io_context's, with no strand or type erasure.
-using io_executor = boost::asio::io_context::executor_type;
-using tcp_socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, io_executor>;
-using steady_timer =
-    boost::asio::basic_waitable_timer<pool::clock, boost::asio::wait_traits<pool::clock>,
-                                      io_executor>;
+using sockets::io_executor;
+using sockets::steady_timer;
+using sockets::tcp_socket;
 
 class session : public std::enable_shared_from_this<session> {
  public:

@@ -24,7 +24,7 @@
 #include "http_client.hpp"
 #include "log_capture.hpp"
 #include "prometheus_check.hpp"
-#include "server/accept_pacing.hpp"
+#include "sockets/accept_pacing.hpp"
 
 namespace {
 
@@ -60,17 +60,17 @@ boost::system::error_code errno_code(int e) {
 }  // namespace
 
 TEST_CASE("accept pacing: pauses on errors of the process, not on the connection's own") {
-  server::accept_pacing pacing("test accept");
+  sockets::accept_pacing pacing("test accept");
   test::captured_log log;
   const auto t = pool::clock::now();
   for (int e : {EMFILE, ENFILE, ENOBUFS, ENOMEM})
-    CHECK(pacing.failed(errno_code(e), t) == server::accept_pacing::pause);
+    CHECK(pacing.failed(errno_code(e), t) == sockets::accept_pacing::pause);
   for (int e : {ECONNABORTED, EPROTO, EPERM, ENETUNREACH})
     CHECK(pacing.failed(errno_code(e), t) == std::chrono::milliseconds(0));
 }
 
 TEST_CASE("accept pacing: at most one warning a second, counting the ones it left out") {
-  server::accept_pacing pacing("test accept");
+  sockets::accept_pacing pacing("test accept");
   test::captured_log log;
   const auto t = pool::clock::now();
   for (int i = 0; i < 10'000; ++i) pacing.failed(errno_code(EMFILE), t + i * 10us);

@@ -1,8 +1,8 @@
-#include "server/listen.hpp"
+#include "sockets/listen.hpp"
 
 #include <stdexcept>
 
-namespace server {
+namespace sockets {
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
@@ -32,4 +32,4 @@ tcp::acceptor listen_on(net::io_context& ioc, const std::string& host, std::uint
   return acceptor;
 }
 
-}  // namespace server
+}  // namespace sockets

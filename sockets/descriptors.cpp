@@ -1,11 +1,11 @@
-#include "server/descriptors.hpp"
+#include "sockets/descriptors.hpp"
 
 #include <dirent.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 
-namespace server {
+namespace sockets {
 
 descriptor_limit raise_descriptor_limit() noexcept {
   descriptor_limit out;
@@ -44,4 +44,4 @@ std::size_t connections_that_fit(std::uint64_t limit, std::size_t reserved) noex
   return static_cast<std::size_t>(std::min<std::uint64_t>(n, SIZE_MAX));
 }
 
-}  // namespace server
+}  // namespace sockets

@@ -12,7 +12,7 @@
 
 #include "pool/job_clock.hpp"
 
-namespace server {
+namespace sockets {
 
 /// One log line per `period` at most: allow() says whether this one may be written.
 struct log_pace {
@@ -61,4 +61,4 @@ class accept_pacing {
   std::uint64_t unlogged_ = 0;  // failures no line has reported yet
 };
 
-}  // namespace server
+}  // namespace sockets

@@ -10,11 +10,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
-namespace server {
+namespace sockets {
 
 /// Binds and listens on host:port (port 0: any free port). Throws std::runtime_error naming
 /// `host_setting` (e.g. "HOST") when the address is unusable or the bind fails.
 boost::asio::ip::tcp::acceptor listen_on(boost::asio::io_context& ioc, const std::string& host,
                                          std::uint16_t port, std::string_view host_setting);
 
-}  // namespace server
+}  // namespace sockets

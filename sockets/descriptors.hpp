@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace server {
+namespace sockets {
 
 /// RLIMIT_NOFILE before and after raise_descriptor_limit().
 struct descriptor_limit {
@@ -29,4 +29,4 @@ std::size_t connections_that_fit(std::uint64_t limit, std::size_t reserved) noex
 /// Sockets open beyond MAX_CONNECTIONS while they are answered 503: a share of the budget.
 std::size_t refusal_room(std::size_t max_connections) noexcept;
 
-}  // namespace server
+}  // namespace sockets

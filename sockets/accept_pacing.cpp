@@ -1,11 +1,11 @@
-#include "server/accept_pacing.hpp"
+#include "sockets/accept_pacing.hpp"
 
 #include <cerrno>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-namespace server {
+namespace sockets {
 
 bool accept_pacing::connection_error(const boost::system::error_code& ec) noexcept {
   if (ec.category() != boost::system::system_category()) return false;
@@ -54,4 +54,4 @@ void accept_pacing::recovered(pool::clock::time_point now) {
   unlogged_ = 0;
 }
 
-}  // namespace server
+}  // namespace sockets
