@@ -6,7 +6,7 @@
 // reply, a request or `malformed` without crashing; a reply or request that parses, written
 // again by this side, parses back to the same thing (values bit-exact, NaN as NaN).
 //
-// Then the same stream is what an actor sends to one link (server/actor_ledger.hpp) holding
+// Then the same stream is what an actor sends to one link (actor_links/actor_ledger.hpp) holding
 // jobs 1 to 8 (3 and 6 past their deadline), fed whole and again in reads of 1 to 16 bytes:
 // each job is finished exactly once (answered, or taken back when the link ends), one past
 // its deadline only as cancelled; the link's counts keep produced = completed + failed +
@@ -29,8 +29,8 @@
 
 #include "actor/framing.hpp"
 #include "actor/protocol.hpp"
+#include "actor_links/actor_ledger.hpp"
 #include "fuzz/fuzz_check.hpp"
-#include "server/actor_ledger.hpp"
 
 namespace {
 
@@ -89,7 +89,7 @@ struct link_run {
 
 void run_link(std::string_view stream, std::size_t read_size, link_run& out) {
   std::uint64_t next_id = 1;
-  server::actor_ledger ledger(
+  actor_links::actor_ledger ledger(
       {jobs, limit}, [&] { return next_id++; }, "fuzz");
   const auto now = pool::clock::now();
   const auto expired = std::make_shared<pool::cancel_token>(pool::clock::time_point::min());

@@ -102,7 +102,7 @@ server::server(const config::settings& settings, workers::job_registry registry)
   if (settings.actor_port) {
     std::vector<net::io_context*> ios;
     for (auto& io : io_) ios.push_back(io.get());
-    actors_ = std::make_unique<actor_listener>(std::move(ios), settings_, pool_);
+    actors_ = std::make_unique<actor_links::actor_listener>(std::move(ios), settings_, pool_);
   }
 }
 

@@ -20,10 +20,10 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "actor_links/actor_listener.hpp"
 #include "config/config.hpp"
 #include "pool/worker_pool.hpp"
 #include "server/access_log.hpp"
-#include "server/actor_listener.hpp"
 #include "server/http_stats.hpp"
 #include "server/live_window.hpp"
 #include "server/router.hpp"
@@ -117,7 +117,7 @@ class server {
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
       keep_running_;
   boost::asio::ip::tcp::acceptor acceptor_;
-  std::unique_ptr<actor_listener> actors_;  // when ACTOR_PORT is set
+  std::unique_ptr<actor_links::actor_listener> actors_;  // when ACTOR_PORT is set
   boost::asio::steady_timer accept_retry_;
   sockets::accept_pacing accept_pacing_{"accept"};  // acceptor handler only
   boost::asio::steady_timer sampler_;

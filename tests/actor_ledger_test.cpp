@@ -1,4 +1,4 @@
-// The actor link's bookkeeping without a socket (server/actor_ledger.hpp): what waits to be
+// The actor link's bookkeeping without a socket (actor_links/actor_ledger.hpp): what waits to be
 // written is bounded, and a write that waits for the timeout ends the link.
 
 #include <doctest/doctest.h>
@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "server/actor_ledger.hpp"
+#include "actor_links/actor_ledger.hpp"
 
 namespace {
 
@@ -26,7 +26,7 @@ pool::job a_job(std::shared_ptr<std::atomic<int>> done) {
 
 TEST_CASE("actor ledger: at most max_unsent bytes of jobs wait to be written") {
   std::uint64_t next = 1;
-  server::actor_ledger ledger(
+  actor_links::actor_ledger ledger(
       {1'000'000, actor::max_message, 64 * 1024}, [&] { return next++; }, "test");
   auto done = std::make_shared<std::atomic<int>>(0);
   const auto t = pool::clock::now();
@@ -47,7 +47,7 @@ TEST_CASE("actor ledger: at most max_unsent bytes of jobs wait to be written") {
 
 TEST_CASE("actor ledger: a write that waits for the timeout ends the link, answered or not") {
   std::uint64_t next = 1;
-  server::actor_ledger ledger(
+  actor_links::actor_ledger ledger(
       {64}, [&] { return next++; }, "test");
   auto done = std::make_shared<std::atomic<int>>(0);
   const auto t = pool::clock::now();

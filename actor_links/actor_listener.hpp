@@ -15,13 +15,13 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "actor_links/actor_link.hpp"
 #include "config/config.hpp"
 #include "pool/metrics.hpp"
 #include "pool/worker_pool.hpp"
-#include "server/actor_link.hpp"
 #include "sockets/accept_pacing.hpp"
 
-namespace server {
+namespace actor_links {
 
 class actor_listener {
  public:
@@ -61,9 +61,9 @@ class actor_listener {
   const config::settings& settings_;
   pool::worker_pool& pool_;
   boost::asio::ip::tcp::acceptor acceptor_;
-  boost::asio::steady_timer accept_retry_;  // the pause after an accept error
+  boost::asio::steady_timer accept_retry_;         // the pause after an accept error
   sockets::accept_pacing pacing_{"actor accept"};  // acceptor handler only
-  std::size_t next_io_ = 0;                 // acceptor handler only
+  std::size_t next_io_ = 0;                        // acceptor handler only
   std::atomic<std::uint64_t> next_id_{1};
 
   mutable std::mutex links_mutex_;  // connect, disconnect, stop and scrape only
@@ -80,4 +80,4 @@ class actor_listener {
   std::atomic<std::uint64_t> refused_{0};       // ... that no backend had room for (503)
 };
 
-}  // namespace server
+}  // namespace actor_links

@@ -1,12 +1,12 @@
-#include "server/actor_link.hpp"
+#include "actor_links/actor_link.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
-#include "server/actor_listener.hpp"
+#include "actor_links/actor_listener.hpp"
 
-namespace server {
+namespace actor_links {
 
 namespace net = boost::asio;
 using error_code = boost::system::error_code;
@@ -102,4 +102,4 @@ void actor_link::end(link_end why, const std::string& detail) {
   owner_.link_ended(why, pid(), std::move(jobs));
 }
 
-}  // namespace server
+}  // namespace actor_links

@@ -16,11 +16,14 @@
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "actor_links/actor_ledger.hpp"
 #include "pool/remote_backend.hpp"
-#include "server/actor_ledger.hpp"
-#include "server/session.hpp"  // io_executor, tcp_socket, steady_timer
+#include "sockets/asio_types.hpp"
 
-namespace server {
+namespace actor_links {
+
+using sockets::steady_timer;
+using sockets::tcp_socket;
 
 class actor_listener;
 
@@ -70,4 +73,4 @@ class actor_link final : public pool::remote_backend,
   bool ended_ = false;   // link thread only
 };
 
-}  // namespace server
+}  // namespace actor_links

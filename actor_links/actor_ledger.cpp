@@ -1,10 +1,10 @@
-#include "server/actor_ledger.hpp"
+#include "actor_links/actor_ledger.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include "actor/protocol.hpp"
 
-namespace server {
+namespace actor_links {
 
 using pool::clock;
 
@@ -163,4 +163,4 @@ std::size_t actor_ledger::in_flight() const {
   return in_flight_.size();
 }
 
-}  // namespace server
+}  // namespace actor_links

@@ -1,4 +1,4 @@
-#include "server/actor_listener.hpp"
+#include "actor_links/actor_listener.hpp"
 
 #include <sstream>
 
@@ -8,7 +8,7 @@
 
 #include "sockets/listen.hpp"
 
-namespace server {
+namespace actor_links {
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
@@ -183,4 +183,4 @@ void actor_listener::write_metrics(pool::prometheus_writer& w) const {
                std::uint64_t{1});
 }
 
-}  // namespace server
+}  // namespace actor_links

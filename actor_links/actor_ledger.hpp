@@ -26,7 +26,7 @@
 #include "pool/metrics.hpp"
 #include "pool/worker.hpp"
 
-namespace server {
+namespace actor_links {
 
 class actor_ledger {
  public:
@@ -111,4 +111,4 @@ class actor_ledger {
   std::atomic<std::int64_t> pid_{0};
 };
 
-}  // namespace server
+}  // namespace actor_links
