@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "workers/json_number.hpp"
+#include "observability/json_number.hpp"
 
 namespace actor {
 
@@ -48,20 +48,20 @@ std::int64_t read_pid(const json& pid) {
 
 void append_request(std::string& out, std::uint64_t id, std::string_view method, std::uint64_t n) {
   out += R"({"id":)";
-  workers::append_uint(out, id);
+  observability::append_uint(out, id);
   out += R"(,"method":)";
   append_string(out, method);
   out += R"(,"args":[)";
-  workers::append_uint(out, n);
+  observability::append_uint(out, n);
   out += "]}";
   out += '\0';
 }
 
 void append_value(std::string& out, std::uint64_t id, double value, std::int64_t pid) {
   out += R"({"id":)";
-  workers::append_uint(out, id);
+  observability::append_uint(out, id);
   out += R"(,"value":)";
-  workers::append_json_double(out, value);
+  observability::append_json_double(out, value);
   out += R"(,"pid":)";
   out += std::to_string(pid);
   out += '}';
@@ -70,7 +70,7 @@ void append_value(std::string& out, std::uint64_t id, double value, std::int64_t
 
 void append_error(std::string& out, std::uint64_t id, std::string_view message) {
   out += R"({"id":)";
-  workers::append_uint(out, id);
+  observability::append_uint(out, id);
   out += R"(,"error":)";
   append_string(out, message);
   out += '}';

@@ -4,11 +4,11 @@
 
 #include <boost/beast/http/status.hpp>
 
-#include "workers/json_number.hpp"
+#include "observability/json_number.hpp"
 
 namespace server {
 
-using workers::append_uint;
+using observability::append_uint;
 
 namespace {
 

@@ -6,13 +6,13 @@
 #include <cmath>
 #include <optional>
 
+#include "observability/json_number.hpp"
 #include "pool/strategy.hpp"
-#include "workers/json_number.hpp"
 
 namespace server {
 
-using workers::append_json_double;
-using workers::append_uint;
+using observability::append_json_double;
+using observability::append_uint;
 
 namespace {
 

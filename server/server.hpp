@@ -22,10 +22,10 @@
 
 #include "actor_links/actor_listener.hpp"
 #include "config/config.hpp"
+#include "observability/http_stats.hpp"
+#include "observability/live_window.hpp"
 #include "pool/worker_pool.hpp"
 #include "server/access_log.hpp"
-#include "server/http_stats.hpp"
-#include "server/live_window.hpp"
 #include "server/router.hpp"
 #include "sockets/accept_pacing.hpp"
 #include "workers/job_registry.hpp"
@@ -69,7 +69,7 @@ class server {
   const config::settings& settings() const noexcept { return settings_; }
   pool::worker_pool& workers() noexcept { return pool_; }
   const router_context& router() const noexcept { return router_; }
-  http_stats& stats() noexcept { return stats_; }
+  observability::http_stats& stats() noexcept { return stats_; }
   /// The access log (ACCESS_LOG=1), or null.
   const access_log* access() const noexcept { return access_ ? &*access_ : nullptr; }
   /// The metrics page, Prometheus text format 0.0.4.
@@ -101,9 +101,9 @@ class server {
   const workers::job_registry registry_;
   const router_context router_;
   pool::worker_pool pool_;
-  http_stats stats_;
+  observability::http_stats stats_;
   std::optional<access_log> access_;
-  live_window window_;  // the last few seconds, for /stats
+  observability::live_window window_;  // the last few seconds, for /stats
   const pool::clock::time_point born_ = pool::clock::now();
 
   // Before the io_context: handlers it destroys may hold sessions, which unregister here.

@@ -1,5 +1,5 @@
 #include "server/router.hpp"
-#include "workers/json_number.hpp"
+#include "observability/json_number.hpp"
 
 #include <doctest/doctest.h>
 
@@ -272,7 +272,7 @@ TEST_CASE("router: job replies carry the value, the full-precision sum and the w
 TEST_CASE("router: JSON doubles read back bit-exact - integral values keep a fraction") {
   auto written = [](double v) {
     std::string s;
-    workers::append_json_double(s, v);
+    observability::append_json_double(s, v);
     return s;
   };
   CHECK(written(0.0) == "0.0");

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "server/live_window.hpp"
+#include "observability/live_window.hpp"
 #include "test_server.hpp"
 
 using json = nlohmann::json;
@@ -41,11 +41,11 @@ TEST_CASE("quantile: interpolates within the bucket, like histogram_quantile()")
 }
 
 TEST_CASE("live window: the change over the last few seconds, from samples") {
-  server::live_window w;
+  observability::live_window w;
   const auto t0 = pool::clock::now();
   pool::histogram h;
   const auto at = [&](std::chrono::milliseconds after, std::uint64_t rejected) {
-    return server::live_window::point{t0 + after, h.read(), rejected};
+    return observability::live_window::point{t0 + after, h.read(), rejected};
   };
   // Before any sample: everything so far, over no time.
   h.observe(1ms);

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-namespace workers {
+namespace observability {
 
 /// Appends `v` in decimal (a JSON number, a status code, a Content-Length).
 void append_uint(std::string& out, std::uint64_t v);
@@ -13,4 +13,4 @@ void append_uint(std::string& out, std::uint64_t v);
 /// integral values get ".0", non-finite ones are null.
 void append_json_double(std::string& out, double v);
 
-}  // namespace workers
+}  // namespace observability

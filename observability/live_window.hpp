@@ -9,7 +9,7 @@
 #include "pool/metrics.hpp"
 #include "pool/sample_window.hpp"
 
-namespace server {
+namespace observability {
 
 class live_window {
  public:
@@ -38,4 +38,4 @@ class live_window {
   pool::sample_window<point> points_{span};
 };
 
-}  // namespace server
+}  // namespace observability

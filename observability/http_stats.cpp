@@ -1,8 +1,8 @@
-#include "server/http_stats.hpp"
+#include "observability/http_stats.hpp"
 
 #include <string>
 
-namespace server {
+namespace observability {
 
 void http_stats::record(unsigned status, std::chrono::nanoseconds request_time) noexcept {
   if (status < max_status) pool::shared_add(responses_[status]);
@@ -42,4 +42,4 @@ void http_stats::write_metrics(pool::prometheus_writer& w, std::size_t open_conn
   w.histogram("poolserver_request_seconds", {}, request_time_.read());
 }
 
-}  // namespace server
+}  // namespace observability

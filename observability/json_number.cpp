@@ -1,10 +1,10 @@
-#include "workers/json_number.hpp"
+#include "observability/json_number.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 
-namespace workers {
+namespace observability {
 
 void append_uint(std::string& out, std::uint64_t v) {
   char digits[24];
@@ -23,4 +23,4 @@ void append_json_double(std::string& out, double v) {
   if (std::find_if(digits, end, [](char c) { return c == '.' || c == 'e'; }) == end) out += ".0";
 }
 
-}  // namespace workers
+}  // namespace observability

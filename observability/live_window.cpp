@@ -1,6 +1,6 @@
-#include "server/live_window.hpp"
+#include "observability/live_window.hpp"
 
-namespace server {
+namespace observability {
 
 live_window::delta live_window::since(const point& now) const {
   delta d;
@@ -15,4 +15,4 @@ live_window::delta live_window::since(const point& now) const {
   return d;
 }
 
-}  // namespace server
+}  // namespace observability

@@ -8,7 +8,7 @@
 
 #include "pool/metrics.hpp"
 
-namespace server {
+namespace observability {
 
 class http_stats {
  public:
@@ -41,4 +41,4 @@ class http_stats {
   pool::histogram request_time_{/*shared=*/true};  // every IO thread records here
 };
 
-}  // namespace server
+}  // namespace observability
