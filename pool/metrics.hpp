@@ -1,5 +1,5 @@
 #pragma once
-// Lock-free counters and histograms, and a writer for the Prometheus text format 0.0.4.
+// Counters and histograms of relaxed atomics, and a writer for the Prometheus text format 0.0.4.
 // Hot-path writes are relaxed atomics; a scrape reads them without stopping anyone.
 
 #include <array>

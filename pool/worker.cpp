@@ -125,19 +125,14 @@ void worker::run() {
 
 void worker::finish(job& j, job_result&& r) {
   // Counted before the answer leaves, so a client that has its answer sees it counted.
-  switch (r.status) {
-    case job_status::completed:
-      owner_add(completed_);
-      break;
-    case job_status::failed:
-    case job_status::refused:  // not produced by a local worker
-      owner_add(failed_);
-      break;
-    case job_status::cancelled:
-      owner_add(cancelled_[static_cast<std::size_t>(r.stop)][static_cast<std::size_t>(
-          r.started ? cancel_stage::running : cancel_stage::queued)]);
-      break;
-  }
+  // A worker's own result is completed, failed or cancelled (refused is the pool's alone).
+  if (r.status == job_status::completed)
+    owner_add(completed_);
+  else if (r.status == job_status::failed)
+    owner_add(failed_);
+  else
+    owner_add(cancelled_[static_cast<std::size_t>(r.stop)][static_cast<std::size_t>(
+        r.started ? cancel_stage::running : cancel_stage::queued)]);
   try {
     j.done(std::move(r));
   } catch (const std::exception& e) {
