@@ -4,9 +4,19 @@
 
 namespace observability {
 
-void http_stats::record(unsigned status, std::chrono::nanoseconds request_time) noexcept {
+job_outcome outcome_of(unsigned status) noexcept {
+  if (status == 200) return job_outcome::ok;
+  if (status == 503) return job_outcome::refused;
+  return job_outcome::error;
+}
+
+void http_stats::record(unsigned status, std::chrono::nanoseconds request_time,
+                        request_kind kind) noexcept {
   if (status < max_status) pool::shared_add(responses_[status]);
+  if (kind == request_kind::long_poll) return;  // its time is what the client asked to wait
   request_time_.observe(request_time);
+  if (kind == request_kind::job)
+    job_time_[static_cast<std::size_t>(outcome_of(status))].observe(request_time);
 }
 
 std::uint64_t http_stats::responses(unsigned status) const noexcept {
@@ -38,8 +48,15 @@ void http_stats::write_metrics(pool::prometheus_writer& w, std::size_t open_conn
            "Any is a bug; the log says what was thrown.");
   w.sample("poolserver_http_handler_errors_total", {}, handler_errors());
   w.family("poolserver_request_seconds", "histogram",
-           "Whole-request time: request read until its response was handed to the socket.");
+           "Whole-request time: request read until its response was handed to the socket. "
+           "Long polls (/stats?wait=) are not counted: they wait on purpose.");
   w.histogram("poolserver_request_seconds", {}, request_time_.read());
+  w.family("poolserver_job_request_seconds", "histogram",
+           "Whole-request time of job requests, by outcome (ok: 200; refused: 503, turned "
+           "away at admission or by shutdown; error: any other status).");
+  for (std::size_t o = 0; o < job_outcome_names.size(); ++o)
+    w.histogram("poolserver_job_request_seconds", {{"outcome", job_outcome_names[o]}},
+                job_time_[o].read());
 }
 
 }  // namespace observability

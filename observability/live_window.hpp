@@ -1,6 +1,7 @@
 #pragma once
-// The last few seconds of the server, for /stats: request latency quantiles and whether
-// requests were turned away lately. A timer samples; a request for /stats reads.
+// The last few seconds of the server, for /stats: the latency of jobs answered 200, apart
+// from those turned away (503), and whether requests were turned away lately. A timer
+// samples; a request for /stats reads.
 
 #include <chrono>
 #include <cstdint>
@@ -16,14 +17,16 @@ class live_window {
   /// The counters at one moment.
   struct point {
     pool::clock::time_point at{};
-    pool::histogram::snapshot requests;  ///< whole-request times so far
-    std::uint64_t rejected = 0;          ///< jobs turned away so far (503), any reason
+    pool::histogram::snapshot answered;  ///< whole-request times of jobs answered 200 so far
+    std::uint64_t rejected = 0;          ///< responses 503 so far, any request, any reason
+    pool::histogram::snapshot refused;   ///< whole-request times of jobs answered 503 so far
   };
   /// What happened between the window's start and `now`.
   struct delta {
     double seconds = 0;                  ///< the span it covers (0 before any sample)
-    pool::histogram::snapshot requests;  ///< requests answered in it
+    pool::histogram::snapshot answered;  ///< jobs answered 200 in it
     std::uint64_t rejected = 0;
+    pool::histogram::snapshot refused;  ///< jobs answered 503 in it
   };
 
   /// How far back the window reaches (plus at most one sampling period).

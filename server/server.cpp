@@ -272,7 +272,7 @@ void server::do_sample() {
     if (ec || draining()) return;
     const auto now = pool::clock::now();
     pool_.sample_throughput(now);
-    window_.sample({now, stats_.request_time(), stats_.responses(503)});
+    window_.sample(window_point(now));
     do_sample();
   });
 }
@@ -301,6 +301,11 @@ void server::remove_session(const session* s) {
     net::post(*io_[0], [this] { finish_drain(); });
 }
 
+observability::live_window::point server::window_point(pool::clock::time_point now) const {
+  return {now, stats_.job_time(observability::job_outcome::ok), stats_.responses(503),
+          stats_.job_time(observability::job_outcome::refused)};
+}
+
 std::string server::metrics_text() const {
   std::string out;
   out.reserve(16 * 1024);
@@ -327,7 +332,7 @@ std::string server::stats_json() const {
   const auto now = pool::clock::now();
   const auto [local, remotes, total] = pool_.snapshot();
   const auto rates = pool_.throughput(now);
-  const auto recent = window_.since({now, stats_.request_time(), stats_.responses(503)});
+  const auto recent = window_.since(window_point(now));
 
   // One bar of the dashboard: a backend's counters; throughput is null for an actor (the
   // pool measures actors' throughput together only).
@@ -376,10 +381,10 @@ std::string server::stats_json() const {
     reason = fullest;
   }
 
-  const auto answered = recent.requests.count();
-  const auto quantile = [&](double q) -> json {
-    if (answered == 0) return nullptr;
-    return pool::quantile(recent.requests, q);
+  // Quantiles of what was seen in the window; null when it saw none.
+  const auto quantile = [](const pool::histogram::snapshot& h, double q) -> json {
+    if (h.count() == 0) return nullptr;
+    return pool::quantile(h, q);
   };
   const auto open = open_connections();
   const json out{
@@ -396,11 +401,15 @@ std::string server::stats_json() const {
       {"queue_capacity", settings_.queue_capacity},
       {"connections", open},
       {"throughput", rates.empty() ? 0.0 : rates[0]},
+      // Jobs answered 200 apart from those turned away: 503s are fast, and under overload
+      // they would hide how long the accepted jobs take.
       {"latency",
        {{"window_seconds", recent.seconds},
-        {"requests", answered},
-        {"p50", quantile(0.5)},
-        {"p99", quantile(0.99)}}},
+        {"jobs", recent.answered.count()},
+        {"p50", quantile(recent.answered, 0.5)},
+        {"p99", quantile(recent.answered, 0.99)},
+        {"refused", recent.refused.count()},
+        {"refused_p99", quantile(recent.refused, 0.99)}}},
       {"totals",
        {{"produced", total.produced},
         {"consumed", total.consumed},

@@ -91,6 +91,8 @@ class server {
   void run_io(boost::asio::io_context& io);
   void do_accept();
   void do_sample();
+  /// The counters the live window follows, at `now`.
+  observability::live_window::point window_point(pool::clock::time_point now) const;
   void wait_signal();
   void begin_drain();
   void on_drain_deadline(const boost::system::error_code& ec);

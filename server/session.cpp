@@ -271,6 +271,7 @@ void session::handle(request&& req) {
   if (const auto* stats = std::get_if<stats_page>(&routed)) {
     if (stats->wait.count() == 0 || server_.draining()) return answer_stats();
     phase_ = phase::watching;  // a long poll: on_deadline() or a drain answers it
+    kind_ = observability::request_kind::long_poll;
     wake_at(started_ + stats->wait);
     return read_more();  // a client that leaves is seen, as for a job
   }
@@ -289,6 +290,7 @@ void session::handle(request&& req) {
 
 void session::submit(job_call&& call) {
   call_ = std::move(call);
+  kind_ = observability::request_kind::job;
   if (server_.drain_expired()) {
     keep_alive_ = false;
     return answer(cancelled_reply(call_, pool::stop_reason::shutdown));
@@ -392,7 +394,8 @@ void session::prepare_answer(const reply& r) {
   // Counted as the response is handed to the socket, so a client that has read it sees it
   // in the next scrape.
   const auto now = clock::now();
-  server_.stats().record(r.status, now - started_);
+  server_.stats().record(r.status, now - started_, kind_);
+  kind_ = observability::request_kind::other;  // the next request is what it says
   if (access_)
     server_.access()->write({access_->peer, access_->method, access_->target, r.status,
                              now - started_, access_->queue_wait, access_->backend_kind,

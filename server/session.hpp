@@ -27,6 +27,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
+#include "observability/http_stats.hpp"
 #include "pool/job.hpp"
 #include "server/request_reader.hpp"
 #include "server/router.hpp"
@@ -137,6 +138,7 @@ class session : public std::enable_shared_from_this<session> {
 
   pool::clock::time_point first_byte_{};  // of the request being read
   pool::clock::time_point started_{};     // when the request being answered was read
+  observability::request_kind kind_ = observability::request_kind::other;  // ... and what it is
   std::uint64_t generation_ = 0;          // of the job in progress; stale results are ignored
   job_call call_;                         // the job being run for this request
   pool::job pending_;                     // a job waiting for room (BACKPRESSURE=wait)

@@ -53,7 +53,7 @@ TEST_CASE("live window: the change over the last few seconds, from samples") {
   h.observe(1ms);
   auto d = w.since(at(0ms, 2));
   CHECK(d.seconds == 0);
-  CHECK(d.requests.count() == 1);
+  CHECK(d.answered.count() == 1);
   CHECK(d.rejected == 2);
 
   w.sample(at(0ms, 2));
@@ -62,7 +62,7 @@ TEST_CASE("live window: the change over the last few seconds, from samples") {
   h.observe(1ms);
   d = w.since(at(4000ms, 6));
   CHECK(d.seconds == doctest::Approx(4.0));
-  CHECK(d.requests.count() == 4);
+  CHECK(d.answered.count() == 4);
   CHECK(d.rejected == 4);
 
   // Once a sample is `span` old, the ones before it drop out of the window.
@@ -70,7 +70,7 @@ TEST_CASE("live window: the change over the last few seconds, from samples") {
   w.sample(at(8500ms, 6));
   d = w.since(at(9000ms, 6));
   CHECK(d.seconds == doctest::Approx(6.0));  // from the 3000 ms sample
-  CHECK(d.requests.count() == 1);
+  CHECK(d.answered.count() == 1);
   CHECK(d.rejected == 1);
 }
 
@@ -106,8 +106,10 @@ TEST_CASE("stats: /stats is one JSON object with the pool, its backends and its 
   CHECK(after["totals"]["in_flight"] == 0);
   CHECK(after["totals"]["queue_depth"] == 0);
   // The latency window reaches back at least 5 s (to start-up, this early): it holds the 7
-  // jobs and the first /stats.
-  CHECK(after["latency"]["requests"].get<int>() >= jobs + 1);
+  // jobs, and no other request (the /stats before them is no job).
+  CHECK(after["latency"]["jobs"] == jobs);
+  CHECK(after["latency"]["refused"] == 0);
+  CHECK(after["latency"]["refused_p99"].is_null());
   const double p50 = after["latency"]["p50"].get<double>();
   const double p99 = after["latency"]["p99"].get<double>();
   CHECK(p50 > 0);
@@ -220,4 +222,51 @@ TEST_CASE("stats: ?wait= holds the answer for that long, and a drain answers it 
   CHECK(r.result_int() == 200);
   CHECK(body_of(r)["state"] == "draining");
   CHECK_FALSE(r.keep_alive());
+}
+
+TEST_CASE("stats: long polls of /stats are in no latency, not in /metrics and not in /stats") {
+  running_server s(1, 8);
+  test::http_client c(s.port);
+  for (int i = 0; i < 3; ++i) CHECK(c.get("/stats?wait=300").result_int() == 200);
+  const auto text = s.metrics();
+  // The /metrics request itself is counted once its answer is written, after this text.
+  CHECK(test::metric(text, "poolserver_request_seconds_count") == 0);
+  CHECK(test::metric(text, "poolserver_request_seconds_sum") == 0);
+  CHECK(test::metric(text, "poolserver_http_responses_total{code=\"200\"}") == 3);
+  const auto stats = body_of(c.get("/stats"));
+  CHECK(stats["latency"]["jobs"] == 0);
+  CHECK(stats["latency"]["p50"].is_null());
+  CHECK(stats["latency"]["p99"].is_null());
+  CHECK(test::metric(s.metrics(), "poolserver_request_seconds_bucket{le=\"0.25\"}") == 2);
+}
+
+TEST_CASE("stats: jobs answered 200 and jobs refused 503 are timed apart") {
+  running_server s(1, 1);  // one worker, a mailbox of one
+  test::http_client running(s.port), queued(s.port), refused(s.port), probe(s.port);
+  test::occupy_worker_and_mailbox(s, running, queued);
+  for (int i = 0; i < 3; ++i) CHECK(refused.get("/block?n=7").result_int() == 503);
+  CHECK(probe.get("/healthz").result_int() == 200);  // a request, not a job
+  s.blocker->release();
+  CHECK(running.read().result_int() == 200);
+  CHECK(queued.read().result_int() == 200);
+  CHECK(refused.get("/square_sum?n=x").result_int() == 400);  // refused by the router: no job
+  CHECK(refused.get("/fail?n=1").result_int() == 500);
+
+  const auto text = s.metrics();
+  const auto count = [&](std::string_view outcome) {
+    return test::metric(
+        text, "poolserver_job_request_seconds_count{outcome=\"" + std::string(outcome) + "\"}");
+  };
+  CHECK(count("ok") == 2);
+  CHECK(count("refused") == 3);
+  CHECK(count("error") == 1);
+  // The two accepted jobs waited for the blocker; the refusals did not wait for anything.
+  CHECK(*test::metric(text, "poolserver_job_request_seconds_sum{outcome=\"ok\"}") >
+        *test::metric(text, "poolserver_job_request_seconds_sum{outcome=\"refused\"}"));
+  CHECK(test::metric(text, "poolserver_request_seconds_count") == 8);
+
+  const auto latency = body_of(probe.get("/stats"))["latency"];
+  CHECK(latency["jobs"] == 2);
+  CHECK(latency["refused"] == 3);
+  CHECK(latency["p99"].get<double>() >= latency["refused_p99"].get<double>());
 }

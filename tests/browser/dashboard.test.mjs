@@ -122,6 +122,25 @@ for (const want of ["strategy roundrobin", "16 workers", "1 actor"])
   if (!idle.config.includes(want)) fail(`the header lacks '${want}': ${idle.config}`);
 say(`idle: state ok, bars ${idle.labels[0]}..${idle.labels[15]}, ${idle.labels[16]}`);
 
+// At 1024 px, the largest numbers a long-lived server shows stay inside their tiles.
+await page.setViewportSize({ width: 1024, height: 900 });
+const overflow = await page.evaluate(() => {
+  const shown = window.poolDashboard.number(98765432109876, 0);
+  const out = [];
+  for (const tile of document.querySelectorAll(".tile")) {
+    const value = tile.querySelector(".value");
+    const before = value.textContent;
+    value.textContent = shown;
+    if (tile.scrollWidth > tile.clientWidth || value.getBoundingClientRect().right >
+        tile.getBoundingClientRect().right) out.push(`${tile.textContent} (${tile.scrollWidth} > ${tile.clientWidth})`);
+    value.textContent = before;
+  }
+  return { shown, out };
+});
+if (overflow.out.length) fail(`at 1024 px, '${overflow.shown}' overflows: ${overflow.out.join("; ")}`);
+say(`1024 px: '${overflow.shown}' fits every tile`);
+await page.setViewportSize({ width: 1400, height: 1050 });
+
 // --- load: 48 keep-alive clients on /3000000 (a few ms each) for 7 s ---------------------
 const statuses = {};
 let loadDone = false;
