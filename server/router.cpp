@@ -332,6 +332,122 @@ reply job_reply(const job_call& call, const pool::job_result& r) {
   return out;
 }
 
+namespace {
+
+// What a route's handler sees of a request.
+struct matched {
+  std::string_view method;
+  std::string_view path;
+  std::string_view query;
+  std::string_view body;
+};
+
+// How a route's pattern matches a path.
+enum class match {
+  exact,   // the path is the pattern
+  number,  // one segment that starts like a number: /<n> (a bad one is 400, not 404)
+  kind,    // one segment that names a job kind: /<kind>
+};
+
+// One resource: its pattern (as the 404 help shows it), the methods it takes (its Allow),
+// and its handler. GET routes take HEAD too (RFC 9110 9.1): the session sends no body.
+struct route_entry {
+  std::string_view pattern;
+  match how;
+  std::string_view allow;
+  route_result (*handle)(const matched&, const router_context&);
+};
+
+route_result default_job(std::string_view n_text, const router_context& ctx) {
+  std::string_view kind;
+  const auto* fn = ctx.registry.find(ctx.registry.default_kind(), kind);
+  if (!fn) return error_reply(404, "no default job kind: use /<kind>?n=<n>");
+  return job_route(kind, fn, n_text, ctx);
+}
+
+route_result random_job(const matched&, const router_context& ctx) {
+  std::string_view kind;
+  const auto* fn = ctx.registry.find(ctx.registry.default_kind(), kind);
+  if (!fn) return error_reply(404, "no default job kind: use /<kind>?n=<n>");
+  const std::uint64_t bound = std::min(random_n_bound, ctx.max_n + 1);
+  return job_call{kind, fn, pool::random_index(static_cast<std::size_t>(bound)), false, nullptr};
+}
+
+route_result stats(const matched& m, const router_context&) {
+  const auto wait = find_param(m.query, "wait");
+  if (!wait.error.empty()) return error_reply(400, wait.error);
+  if (!wait.value) return stats_page{};
+  const auto max = static_cast<std::uint64_t>(max_stats_wait.count());
+  const auto ms = parse_n(*wait.value, max);
+  if (ms.status)
+    return error_reply(400, "wait must be milliseconds from 0 to " + std::to_string(max) +
+                                ", got " + echo(*wait.value));
+  return stats_page{std::chrono::milliseconds(ms.n)};
+}
+
+route_result numbered_job(const matched& m, const router_context& ctx) {
+  return default_job(m.path.substr(1), ctx);
+}
+
+route_result rpc(const matched& m, const router_context& ctx) {
+  return route_rpc(m.body, ctx);
+}
+
+route_result healthy(const matched&, const router_context&) {
+  return reply{200, R"({"status":"ok"})", "application/json", {}};
+}
+
+// A route the session answers itself (it owns what the answer shows).
+template <typename Answer>
+route_result answer_with(const matched&, const router_context&) {
+  return Answer{};
+}
+
+route_result named_job(const matched& m, const router_context& ctx) {
+  std::string_view kind;
+  const auto* fn = ctx.registry.find(m.path.substr(1), kind);
+  auto n = find_param(m.query, "n");
+  if (!n.error.empty()) return error_reply(400, n.error);
+  return job_route(kind, fn, n.value.value_or(""), ctx);
+}
+
+// Every route, in the order they are tried (fixed paths first, so that no job kind can hide
+// one): a new route is one line here.
+constexpr std::string_view get_head = "GET, HEAD";
+constexpr route_entry routes[] = {
+    {"/", match::exact, get_head, random_job},
+    {"/rpc", match::exact, "POST", rpc},
+    {"/metrics", match::exact, get_head, answer_with<scrape>},
+    {"/stats", match::exact, get_head, stats},
+    {"/dashboard", match::exact, get_head, answer_with<dashboard_page>},
+    {"/healthz", match::exact, get_head, healthy},
+    {"/readyz", match::exact, get_head, answer_with<readiness>},
+    {"/<n>", match::number, get_head, numbered_job},
+    {"/<kind>?n=<n>", match::kind, get_head, named_job},
+};
+
+bool matches(const route_entry& r, std::string_view path, const router_context& ctx) {
+  if (r.how == match::exact) return path == r.pattern;
+  const std::string_view segment = path.substr(1);
+  if (segment.empty() || segment.find('/') != std::string_view::npos) return false;
+  const bool number_like = std::isdigit(static_cast<unsigned char>(segment[0])) ||
+                           segment[0] == '-' || segment[0] == '+';
+  if (r.how == match::number) return number_like;
+  return !number_like && ctx.registry.find(segment) != nullptr;
+}
+
+}  // namespace
+
+std::string route_help() {
+  std::string out;
+  for (const auto& r : routes) {
+    if (!out.empty()) out += ", ";
+    if (r.allow != get_head) (out += r.allow) += ' ';
+    out += r.pattern;
+  }
+  return out;
+}
+
 route_result route(const request_view& req, const router_context& ctx) {
   // RFC 9110 15.6.2: a method the server does not implement at all is 501; one it implements
   // but a resource does not take is 405 with Allow (below).
@@ -340,64 +456,15 @@ route_result route(const request_view& req, const router_context& ctx) {
                                 " is not implemented; this server implements GET, HEAD and POST");
   auto resource = resource_of(req.target);
   if (resource.refusal) return std::move(*resource.refusal);
-  const std::string_view path = resource.path;
-  const std::string_view query = resource.query;
-
-  if (path == "/rpc") {
-    if (req.method != "POST") return method_not_allowed("POST");
-    return route_rpc(req.body, ctx);
+  for (const auto& r : routes) {
+    if (!matches(r, resource.path, ctx)) continue;
+    const bool allowed =
+        r.allow == get_head ? req.method == "GET" || req.method == "HEAD" : req.method == r.allow;
+    if (!allowed) return method_not_allowed(r.allow);
+    return r.handle({req.method, resource.path, resource.query, req.body}, ctx);
   }
-  const bool probe = path == "/healthz" || path == "/readyz" || path == "/metrics" ||
-                     path == "/stats" || path == "/dashboard";
-  const bool known = path == "/" || probe;
-  const std::string_view segment = path.substr(1);
-  const bool one_segment = segment.find('/') == std::string_view::npos;
-  const bool number_like = one_segment && !segment.empty() &&
-                           (std::isdigit(static_cast<unsigned char>(segment[0])) ||
-                            segment[0] == '-' || segment[0] == '+');
-  std::string_view kind_name;
-  const auto* kind =
-      (known || number_like || !one_segment) ? nullptr : ctx.registry.find(segment, kind_name);
-  if (!known && !number_like && !kind)
-    return error_reply(
-        404, "no route for " + echo(path) +
-                 "; try /, /<n>, /square_sum?n=<n>, POST /rpc, /metrics, /stats, /dashboard, "
-                 "/healthz, /readyz");
-  // Every resource but /rpc is read with GET, and so with HEAD too (RFC 9110 9.1): HEAD is
-  // answered like GET, jobs included (to know the Content-Length), and the session sends no
-  // body.
-  if (req.method != "GET" && req.method != "HEAD") return method_not_allowed("GET, HEAD");
-
-  if (path == "/healthz") return reply{200, R"({"status":"ok"})", "application/json", {}};
-  if (path == "/metrics") return scrape{};
-  if (path == "/readyz") return readiness{};
-  if (path == "/stats") {
-    const auto wait = find_param(query, "wait");
-    if (!wait.error.empty()) return error_reply(400, wait.error);
-    if (!wait.value) return stats_page{};
-    const auto max = static_cast<std::uint64_t>(max_stats_wait.count());
-    const auto ms = parse_n(*wait.value, max);
-    if (ms.status)
-      return error_reply(400, "wait must be milliseconds from 0 to " + std::to_string(max) +
-                                  ", got " + echo(*wait.value));
-    return stats_page{std::chrono::milliseconds(ms.n)};
-  }
-  if (path == "/dashboard") return dashboard_page{};
-  if (path == "/") {
-    const auto* fn = ctx.registry.find("square_sum", kind_name);
-    if (!fn) return error_reply(404, "square_sum is not available");
-    const std::uint64_t bound = std::min(random_n_bound, ctx.max_n + 1);
-    return job_call{kind_name, fn, pool::random_index(static_cast<std::size_t>(bound)), false,
-                    nullptr};
-  }
-  if (number_like) {
-    const auto* fn = ctx.registry.find("square_sum", kind_name);
-    if (!fn) return error_reply(404, "square_sum is not available");
-    return job_route(kind_name, fn, segment, ctx);
-  }
-  auto n = find_param(query, "n");
-  if (!n.error.empty()) return error_reply(400, n.error);
-  return job_route(kind_name, kind, n.value.value_or(""), ctx);
+  static const std::string help = route_help();
+  return error_reply(404, "no route for " + echo(resource.path) + "; try " + help);
 }
 
 }  // namespace server

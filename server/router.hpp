@@ -65,10 +65,15 @@ struct router_context {
   std::uint64_t max_n;  ///< the largest n a job may ask for
 };
 
-/// Routes a request: GET (and HEAD) /, /healthz, /readyz, /metrics, /stats, /dashboard, /<n>,
-/// /<kind>?n=<n>; POST /rpc. The target is origin-form or absolute-form (http://host/path);
-/// a method other than GET, HEAD and POST is 501, one a resource does not take 405 with Allow.
+/// Routes a request through the route table (server/router.cpp): GET (and HEAD) /, /metrics,
+/// /stats, /dashboard, /healthz, /readyz, /<n>, /<kind>?n=<n>; POST /rpc. / and /<n> run the
+/// registry's default kind. The target is origin-form or absolute-form (http://host/path); a
+/// method other than GET, HEAD and POST is 501, one a route does not take 405 with its Allow;
+/// a path no route matches is 404 with route_help().
 route_result route(const request_view& req, const router_context& ctx);
+
+/// Every route of the table, in order: "/, POST /rpc, /metrics, ...".
+std::string route_help();
 
 /// The answer to a finished job: 200 with the result and who ran it ("worker": index, or
 /// "actor": process id), 500 with the job's error, 504 when its deadline passed, 503 when

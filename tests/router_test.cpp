@@ -327,3 +327,43 @@ TEST_CASE("router: preconditions on resources without entity tags (RFC 9110 13.1
   REQUIRE(not_modified);
   CHECK(not_modified->body.empty());
 }
+
+TEST_CASE("router: the route table gives the 404 help, the Allow headers and the default kind") {
+  fixture f;
+  const auto missing = as_reply(f.get("/nowhere"));
+  CHECK(missing.status == 404);
+  for (const char* route : {"/", "POST /rpc", "/metrics", "/stats", "/dashboard", "/healthz",
+                            "/readyz", "/<n>", "/<kind>?n=<n>"}) {
+    CHECK(server::route_help().find(route) != std::string::npos);
+  }
+  CHECK(json::parse(missing.body)["error"] ==
+        "no route for '/nowhere'; try " + server::route_help());
+
+  const auto allow = [&](const char* method, const char* target) {
+    const auto r = as_reply(server::route({method, target, ""}, f.ctx));
+    CHECK(r.status == 405);
+    for (const auto& [name, value] : r.headers)
+      if (name == "Allow") return value;
+    return std::string("(none)");
+  };
+  CHECK(allow("GET", "/rpc") == "POST");
+  CHECK(allow("POST", "/metrics") == "GET, HEAD");
+  CHECK(allow("POST", "/7") == "GET, HEAD");
+  CHECK(allow("POST", "/square_sum?n=1") == "GET, HEAD");
+
+  // A kind cannot hide a fixed route, and / and /<n> run whatever kind is the default.
+  f.registry.add("metrics", [](std::uint64_t, const pool::cancel_token&) { return 1.0; });
+  CHECK(std::holds_alternative<server::scrape>(f.get("/metrics")));
+  f.registry.add("cube", [](std::uint64_t n, const pool::cancel_token&) {
+    return static_cast<double>(n * n * n);
+  });
+  f.registry.set_default("cube");
+  CHECK(as_job(f.get("/3")).kind == "cube");
+  CHECK(as_job(f.get("/")).kind == "cube");
+  workers::job_registry none;  // no default kind: / and /<n> are 404, /<kind> still works
+  none.add("cube", [](std::uint64_t n, const pool::cancel_token&) { return double(n); });
+  const server::router_context bare{none, 100};
+  CHECK(as_reply(server::route({"GET", "/3", ""}, bare)).status == 404);
+  CHECK(as_reply(server::route({"GET", "/", ""}, bare)).status == 404);
+  CHECK(as_job(server::route({"GET", "/cube?n=3", ""}, bare)).kind == "cube");
+}

@@ -1,5 +1,7 @@
 #include "workers/job_registry.hpp"
 
+#include <stdexcept>
+
 #include "workers/square_sum.hpp"
 
 namespace workers {
@@ -20,10 +22,18 @@ const job_fn* job_registry::find(std::string_view name, std::string_view& stored
   return &it->second;
 }
 
+void job_registry::set_default(std::string_view name) {
+  const auto it = kinds_.find(name);
+  if (it == kinds_.end())
+    throw std::invalid_argument("no job kind '" + std::string(name) + "' to make the default");
+  default_ = name;
+}
+
 job_registry default_registry() {
   job_registry r;
   r.add("square_sum",
         [](std::uint64_t n, const pool::cancel_token& token) { return square_sum(n, token); });
+  r.set_default("square_sum");
   return r;
 }
 

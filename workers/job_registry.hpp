@@ -27,9 +27,14 @@ class job_registry {
   const job_fn* find(std::string_view name, std::string_view& stored) const;
   /// Every name, sorted.
   std::map<std::string, job_fn, std::less<>> const& kinds() const noexcept { return kinds_; }
+  /// Makes `name` (a kind added before) the one GET / and GET /<n> run.
+  void set_default(std::string_view name);
+  /// The kind GET / and GET /<n> run (empty: none, those routes answer 404).
+  std::string_view default_kind() const noexcept { return default_; }
 
  private:
   std::map<std::string, job_fn, std::less<>> kinds_;
+  std::string default_;  // a copy, not a view: a copied registry must not point into this one
 };
 
 /// The registry the server ships with: square_sum.
