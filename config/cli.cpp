@@ -6,8 +6,9 @@
 #include <thread>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <CLI/CLI.hpp>
 
 namespace config {
 
@@ -19,16 +20,20 @@ constexpr std::string_view description =
     "An empty value counts as unset. Endpoints, metrics and examples: README.md.";
 
 // The value name --help shows after a flag (--port N): what kind of value it takes.
-std::string value_name(const setting_info& s) {
-  if (s.allowed.starts_with("milliseconds")) return "MS";
-  if (s.allowed.starts_with("an integer") || s.allowed.starts_with("a power of two")) return "N";
-  if (s.allowed.starts_with("an IPv4")) return "ADDR";
-  // A short list of names reads best as itself: text|json.
-  std::string names;
-  for (const char c : s.allowed) {
-    if (c == ' ') continue;
-    names += c == ',' ? '|' : c;
+std::string value_name(const setting& s) {
+  switch (s.kind) {
+    case value_kind::integer:
+    case value_kind::power_of_two:
+      return "N";
+    case value_kind::milliseconds:
+      return "MS";
+    case value_kind::address:
+      return "ADDR";
+    case value_kind::choice:
+      break;
   }
+  // A short list of names reads best as itself: text|json.
+  const auto names = fmt::format("{}", fmt::join(s.choices, "|"));
   return names.size() <= 16 ? names : "NAME";
 }
 
@@ -55,7 +60,7 @@ std::string wrap(std::string_view text, std::size_t width, std::string_view inde
 }
 
 // A flag's --help text: what it does, its variable and default, what it allows.
-std::string help_text(const setting_info& s) {
+std::string help_text(const setting& s) {
   return fmt::format("{}\nenv {}, default {}\n{}", s.meaning, s.env, s.fallback,
                      wrap(fmt::format("allowed: {}", s.allowed), 68, "  "));
 }
@@ -82,7 +87,7 @@ cli_outcome parse_command_line(std::span<const std::string> args, const env_look
   std::map<std::string_view, std::string> given;  // env name -> the flag's value
   std::map<std::string_view, CLI::Option*> options;
   for (const auto& s : setting_table()) {
-    options[s.env] = app.add_option(std::string(s.flag), given[s.env], help_text(s))
+    options[s.env] = app.add_option(s.flag, given[s.env], help_text(s))
                          ->type_name(value_name(s))
                          ->group("Settings");
   }
@@ -123,7 +128,7 @@ cli_outcome parse_command_line(std::span<const std::string> args, const env_look
     std::string message = e.what();
     for (const auto& s : setting_table())
       if (s.env == e.setting() && from_flag(s.env) && message.starts_with(s.env))
-        message = std::string(s.flag) + message.substr(s.env.size());
+        message = s.flag + message.substr(s.env.size());
     err << "poolserver: " << message << '\n';
     return {std::nullopt, 2};
   }

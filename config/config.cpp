@@ -3,84 +3,27 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
-#include <iterator>
 #include <thread>
+#include <type_traits>
+#include <utility>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace config {
 
 namespace {
 
 constexpr std::int64_t max_threads = 1024;
-constexpr std::int64_t max_io_threads = 256;
 constexpr std::int64_t max_queue_capacity = 1 << 20;
 // Counting lanes in doubles is exact below 2^53.
 constexpr std::int64_t max_max_n = std::int64_t{1} << 53;
 constexpr std::int64_t max_ms = 86'400'000;  // a day
-
-// The allowed-values texts below spell these limits out; keep them in step.
-static_assert(max_threads == 1024 && max_io_threads == 256 && max_queue_capacity == 1048576 &&
-              max_max_n == 9007199254740992 && max_ms == 86400000);
-
-constexpr setting_info table[] = {
-    {"PORT", "--port", "1337", "an integer from 0 to 65535 (0 = any free port)",
-     "TCP port for HTTP"},
-    {"HOST", "--host", "0.0.0.0",
-     "an IPv4 or IPv6 address, such as 0.0.0.0, 127.0.0.1 or ::", "address to listen on"},
-    {"THREADS", "--threads", "one per core",
-     "an integer from -1024 to 1024 (0 = one per core, negative = cores minus that many, at "
-     "least 1), or none (no local workers: needs ACTOR_PORT)",
-     "local compute worker threads"},
-    {"STRATEGY", "--strategy", "roundrobin", "roundrobin, random, leastbusy, p2c",
-     "how a backend is chosen for each job"},
-    {"IO_THREADS", "--io-threads", "1", "an integer from 1 to 256",
-     "threads running the HTTP side"},
-    {"QUEUE_CAPACITY", "--queue-capacity", "1024", "a power of two from 1 to 1048576",
-     "mailbox slots per worker; a full mailbox answers 503"},
-    {"MAX_N", "--max-n", "1000000000", "an integer from 0 to 9007199254740992",
-     "the largest n a request may ask for (larger: 422)"},
-    {"LOG_LEVEL", "--log-level", "info", "trace, debug, info, warn, error, critical, off",
-     "log level"},
-    {"LOG_FORMAT", "--log-format", "text", "text, json",
-     "log lines as text, or one JSON object per line"},
-    {"ACCESS_LOG", "--access-log", "0", "0, 1",
-     "1: a line per response (path, status, times, backend)"},
-    {"REQUEST_TIMEOUT_MS", "--request-timeout-ms", "30000",
-     "milliseconds, an integer from 1 to 86400000", "a job's deadline from its request: then 504"},
-    {"BACKPRESSURE", "--backpressure", "reject", "reject, wait",
-     "when the chosen mailbox is full: 503 at once, or wait for room"},
-    {"QUEUE_TIMEOUT_MS", "--queue-timeout-ms", "1000",
-     "milliseconds, an integer from 0 to 86400000",
-     "with BACKPRESSURE=wait, the longest wait for room before 503"},
-    {"MAX_CONNECTIONS", "--max-connections", "10000", "an integer from 1 to 1000000",
-     "open connections; one more is answered 503 and closed"},
-    {"IDLE_TIMEOUT_MS", "--idle-timeout-ms", "30000", "milliseconds, an integer from 1 to 86400000",
-     "an idle keep-alive connection is closed after this"},
-    {"HEADER_TIMEOUT_MS", "--header-timeout-ms", "10000",
-     "milliseconds, an integer from 1 to 86400000",
-     "a request must arrive whole within this of its first byte"},
-    {"DRAIN_TIMEOUT_MS", "--drain-timeout-ms", "10000",
-     "milliseconds, an integer from 0 to 86400000",
-     "on SIGTERM, the time to finish accepted requests"},
-    {"WORKER_NICE", "--worker-nice", "10", "an integer from 0 (same priority as IO threads) to 19",
-     "worker threads' niceness, so IO threads preempt them"},
-    {"ACTOR_PORT", "--actor-port", "unset (no actors)",
-     "an integer from 0 to 65535 (0 = any free port)", "TCP port where poolactor processes join"},
-    {"ACTOR_HOST", "--actor-host", "127.0.0.1",
-     "an IPv4 or IPv6 address, such as 0.0.0.0, 127.0.0.1 or ::",
-     "address of the actor port (actors are not authenticated)"},
-    {"ACTOR_TIMEOUT_MS", "--actor-timeout-ms", "10000",
-     "milliseconds, an integer from 10 to 86400000",
-     "an actor silent this long with jobs in flight is removed"},
-    {"ACTOR_MAX_IN_FLIGHT", "--actor-max-in-flight", "64", "an integer from 1 to 1048576",
-     "jobs sent to one actor and not yet answered"},
-    {"ACTOR_MAX_CONNECTIONS", "--actor-max-connections", "256", "an integer from 1 to 65536",
-     "actors connected at once; one more is closed at once"},
-};
 
 // LOG_LEVEL names, as users write them (spdlog's own names say "warning" and "err").
 constexpr std::pair<std::string_view, spdlog::level::level_enum> log_levels[] = {
@@ -95,19 +38,17 @@ constexpr std::pair<std::string_view, backpressure_policy> policies[] = {
     {"reject", backpressure_policy::reject}, {"wait", backpressure_policy::wait}};
 constexpr std::pair<std::string_view, bool> switches[] = {{"0", false}, {"1", true}};
 
-std::string_view allowed_for(std::string_view name) {
-  for (const auto& t : table)
-    if (t.env == name) return t.allowed;
-  return "see --help";
-}
+// STRATEGY names, taken from pool's list so that a new strategy needs no change here.
+constexpr auto strategies = [] {
+  std::array<std::pair<std::string_view, pool::strategy_kind>, pool::strategy_names.size()> out{};
+  for (std::size_t i = 0; i < out.size(); ++i)
+    out[i] = {pool::strategy_names[i].second, pool::strategy_names[i].first};
+  return out;
+}();
 
 [[noreturn]] void invalid(std::string_view name, std::string_view value, std::string_view allowed) {
   throw config_error(std::string(name),
                      fmt::format("{}: invalid value '{}'; allowed: {}", name, value, allowed));
-}
-
-[[noreturn]] void invalid(std::string_view name, std::string_view value) {
-  invalid(name, value, allowed_for(name));
 }
 
 std::optional<std::int64_t> parse_int(std::string_view s) {
@@ -118,110 +59,269 @@ std::optional<std::int64_t> parse_int(std::string_view s) {
   return v;
 }
 
-// The integer in [lo, hi], or config_error naming the variable.
-std::int64_t int_setting(std::string_view name, const std::string& value, std::int64_t lo,
-                         std::int64_t hi) {
-  const auto v = parse_int(value);
-  if (!v || *v < lo || *v > hi) invalid(name, value);
-  return *v;
+// The type of the settings member that Member points to.
+template <auto Member>
+using member_type = std::remove_cvref_t<decltype(std::declval<settings&>().*Member)>;
+
+// The number an integer member holds: ACTOR_PORT is an optional one (unset: no actors).
+template <typename T>
+struct number_of {
+  using type = T;
+};
+template <typename T>
+struct number_of<std::optional<T>> {
+  using type = T;
+};
+
+template <typename T>
+std::string number_text(const T& v) {
+  return std::to_string(v);
+}
+template <typename T>
+std::string number_text(const std::optional<T>& v) {
+  return v ? std::to_string(*v) : std::string();  // empty reads back as unset
 }
 
-// A duration in whole milliseconds within [lo, hi].
-std::chrono::milliseconds ms_setting(std::string_view name, const std::string& value,
-                                     std::int64_t lo) {
-  return std::chrono::milliseconds(int_setting(name, value, lo, max_ms));
+// What every kind of setting shares; the flag and the default text are derived later, in
+// setting_table(), from the env name and the default settings.
+setting describe_setting(std::string_view env, std::string_view meaning, value_kind kind,
+                         std::string allowed) {
+  setting d;
+  d.env = env;
+  d.meaning = meaning;
+  d.kind = kind;
+  d.allowed = std::move(allowed);
+  return d;
+}
+
+// An integer from Lo to Hi; `note` says what a special value means, e.g. "0 = any free port".
+template <auto Member, std::int64_t Lo, std::int64_t Hi>
+setting integer(std::string_view env, std::string_view meaning, std::string_view note = {}) {
+  using number = typename number_of<member_type<Member>>::type;
+  static_assert(std::is_integral_v<number> && Lo <= Hi && std::in_range<number>(Lo) &&
+                    std::in_range<number>(Hi),
+                "the bounds must fit the member");
+  auto d = describe_setting(env, meaning, value_kind::integer,
+                            fmt::format("an integer from {} to {}{}", Lo, Hi,
+                                        note.empty() ? std::string() : fmt::format(" ({})", note)));
+  d.lo = Lo;
+  d.hi = Hi;
+  d.parse = [](settings& s, const std::string& text, unsigned) {
+    const auto v = parse_int(text);
+    if (!v || *v < Lo || *v > Hi) return false;
+    s.*Member = static_cast<number>(*v);
+    return true;
+  };
+  d.format = [](const settings& s) { return number_text(s.*Member); };
+  return d;
+}
+
+// A duration in whole milliseconds from Lo to Hi (at most a day).
+template <auto Member, std::int64_t Lo, std::int64_t Hi = max_ms>
+setting milliseconds(std::string_view env, std::string_view meaning) {
+  static_assert(std::is_same_v<member_type<Member>, std::chrono::milliseconds> && 0 <= Lo &&
+                Lo <= Hi);
+  auto d = describe_setting(env, meaning, value_kind::milliseconds,
+                            fmt::format("milliseconds, an integer from {} to {}", Lo, Hi));
+  d.lo = Lo;
+  d.hi = Hi;
+  d.parse = [](settings& s, const std::string& text, unsigned) {
+    const auto v = parse_int(text);
+    if (!v || *v < Lo || *v > Hi) return false;
+    s.*Member = std::chrono::milliseconds(*v);
+    return true;
+  };
+  d.format = [](const settings& s) { return std::to_string((s.*Member).count()); };
+  return d;
+}
+
+// A power of two from Lo to Hi.
+template <auto Member, std::int64_t Lo, std::int64_t Hi>
+setting power_of_two(std::string_view env, std::string_view meaning) {
+  using number = member_type<Member>;
+  static_assert(std::is_integral_v<number> && 0 < Lo && Lo <= Hi &&
+                std::has_single_bit(static_cast<std::uint64_t>(Lo)) &&
+                std::has_single_bit(static_cast<std::uint64_t>(Hi)) && std::in_range<number>(Hi));
+  auto d = describe_setting(env, meaning, value_kind::power_of_two,
+                            fmt::format("a power of two from {} to {}", Lo, Hi));
+  d.lo = Lo;
+  d.hi = Hi;
+  d.parse = [](settings& s, const std::string& text, unsigned) {
+    const auto v = parse_int(text);
+    if (!v || *v < Lo || *v > Hi || !std::has_single_bit(static_cast<std::uint64_t>(*v)))
+      return false;
+    s.*Member = static_cast<number>(*v);
+    return true;
+  };
+  d.format = [](const settings& s) { return std::to_string(s.*Member); };
+  return d;
 }
 
 // An IPv4 or IPv6 address to listen on.
-std::string address_setting(std::string_view name, const std::string& value) {
-  unsigned char buf[sizeof(in6_addr)];
-  if (inet_pton(AF_INET, value.c_str(), buf) != 1 && inet_pton(AF_INET6, value.c_str(), buf) != 1)
-    invalid(name, value);
-  return value;
+template <auto Member>
+setting address(std::string_view env, std::string_view meaning) {
+  static_assert(std::is_same_v<member_type<Member>, std::string>);
+  auto d = describe_setting(env, meaning, value_kind::address,
+                            "an IPv4 or IPv6 address, such as 0.0.0.0, 127.0.0.1 or ::");
+  d.parse = [](settings& s, const std::string& text, unsigned) {
+    unsigned char buf[sizeof(in6_addr)];
+    if (inet_pton(AF_INET, text.c_str(), buf) != 1 && inet_pton(AF_INET6, text.c_str(), buf) != 1)
+      return false;
+    s.*Member = text;
+    return true;
+  };
+  d.format = [](const settings& s) { return s.*Member; };
+  return d;
 }
 
-// One of a few names.
-template <typename T, std::size_t N>
-T choice_setting(std::string_view name, const std::string& value,
-                 const std::pair<std::string_view, T> (&choices)[N]) {
-  for (const auto& [text, v] : choices)
-    if (text == value) return v;
-  invalid(name, value);
+// One of the names in Choices, a list of (name, value) pairs; a switch is the choice 0, 1.
+template <auto Member, const auto& Choices>
+setting choice(std::string_view env, std::string_view meaning) {
+  std::vector<std::string_view> names;
+  for (const auto& c : Choices) names.push_back(c.first);
+  auto d =
+      describe_setting(env, meaning, value_kind::choice, fmt::format("{}", fmt::join(names, ", ")));
+  d.choices = std::move(names);
+  d.parse = [](settings& s, const std::string& text, unsigned) {
+    for (const auto& [name, value] : Choices)
+      if (name == text) {
+        s.*Member = value;
+        return true;
+      }
+    return false;
+  };
+  d.format = [](const settings& s) {
+    for (const auto& [name, value] : Choices)
+      if (value == s.*Member) return std::string(name);
+    return std::string();
+  };
+  return d;
+}
+
+// THREADS: a count resolved against the cores, or none for a pure dispatcher, which only
+// makes sense with remote actors to run the jobs.
+setting threads(std::string_view meaning) {
+  auto d = describe_setting(
+      "THREADS", meaning, value_kind::integer,
+      fmt::format("an integer from {} to {} (0 = one per core, negative = cores minus that many, "
+                  "at least 1), or none (no local workers: needs ACTOR_PORT)",
+                  -max_threads, max_threads));
+  d.lo = -max_threads;
+  d.hi = max_threads;
+  d.choices = {"none"};
+  d.fallback = "one per core";
+  d.when_unset = "0";
+  d.parse = [](settings& s, const std::string& text, unsigned cores) {
+    if (text == "none") {
+      s.threads = 0;  // a pure dispatcher: every job goes to a remote actor
+      return true;
+    }
+    const auto v = parse_int(text);
+    if (!v || *v < -max_threads || *v > max_threads) return false;
+    const std::int64_t n = *v > 0 ? *v : std::max<std::int64_t>(1, std::int64_t{cores} + *v);
+    s.threads = static_cast<std::size_t>(n);
+    return true;
+  };
+  d.format = [](const settings& s) {
+    return s.threads == 0 ? std::string("none") : std::to_string(s.threads);
+  };
+  d.check = [](const settings& s) -> std::string_view {
+    if (s.threads == 0 && !s.actor_port)
+      return "none only with ACTOR_PORT set (with no local workers, remote actors run every job)";
+    return {};
+  };
+  return d;
+}
+
+// A default that is not a value, shown in --help instead of the formatted default.
+setting shown_default(setting d, std::string_view text) {
+  d.fallback = text;
+  return d;
+}
+
+// The flag for a variable: PORT is --port, IO_THREADS is --io-threads.
+std::string flag_for(std::string_view env) {
+  std::string flag = "--";
+  for (const char c : env)
+    flag += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return flag;
+}
+
+std::vector<setting> make_table() {
+  using s = settings;
+  std::vector<setting> table{
+      integer<&s::port, 0, 65535>("PORT", "TCP port for HTTP", "0 = any free port"),
+      address<&s::host>("HOST", "address to listen on"),
+      threads("local compute worker threads"),
+      choice<&s::strategy, strategies>("STRATEGY", "how a backend is chosen for each job"),
+      integer<&s::io_threads, 1, 256>("IO_THREADS", "threads running the HTTP side"),
+      power_of_two<&s::queue_capacity, 1, max_queue_capacity>(
+          "QUEUE_CAPACITY", "mailbox slots per worker; a full mailbox answers 503"),
+      integer<&s::max_n, 0, max_max_n>("MAX_N",
+                                       "the largest n a request may ask for (larger: 422)"),
+      choice<&s::log_level, log_levels>("LOG_LEVEL", "log level"),
+      choice<&s::log_format, log_formats>("LOG_FORMAT",
+                                          "log lines as text, or one JSON object per line"),
+      choice<&s::access_log, switches>("ACCESS_LOG",
+                                       "1: a line per response (path, status, times, backend)"),
+      milliseconds<&s::request_timeout, 1>("REQUEST_TIMEOUT_MS",
+                                           "a job's deadline from its request: then 504"),
+      choice<&s::backpressure, policies>(
+          "BACKPRESSURE", "when the chosen mailbox is full: 503 at once, or wait for room"),
+      milliseconds<&s::queue_timeout, 0>(
+          "QUEUE_TIMEOUT_MS", "with BACKPRESSURE=wait, the longest wait for room before 503"),
+      integer<&s::max_connections, 1, 1'000'000>(
+          "MAX_CONNECTIONS", "open connections; one more is answered 503 and closed"),
+      milliseconds<&s::idle_timeout, 1>("IDLE_TIMEOUT_MS",
+                                        "an idle keep-alive connection is closed after this"),
+      milliseconds<&s::header_timeout, 1>(
+          "HEADER_TIMEOUT_MS", "a request must arrive whole within this of its first byte"),
+      milliseconds<&s::drain_timeout, 0>("DRAIN_TIMEOUT_MS",
+                                         "on SIGTERM, the time to finish accepted requests"),
+      integer<&s::worker_nice, 0, 19>("WORKER_NICE",
+                                      "worker threads' niceness, so IO threads preempt them",
+                                      "0 = same priority as IO threads"),
+      shown_default(
+          integer<&s::actor_port, 0, 65535>("ACTOR_PORT", "TCP port where poolactor processes join",
+                                            "0 = any free port"),
+          "unset (no actors)"),
+      address<&s::actor_host>("ACTOR_HOST",
+                              "address of the actor port (actors are not authenticated)"),
+      milliseconds<&s::actor_timeout, 10>(
+          "ACTOR_TIMEOUT_MS", "an actor silent this long with jobs in flight is removed"),
+      integer<&s::actor_max_in_flight, 1, max_queue_capacity>(
+          "ACTOR_MAX_IN_FLIGHT", "jobs sent to one actor and not yet answered"),
+      integer<&s::actor_max_connections, 1, 65536>(
+          "ACTOR_MAX_CONNECTIONS", "actors connected at once; one more is closed at once"),
+  };
+  const settings defaults;
+  for (auto& d : table) {
+    d.flag = flag_for(d.env);
+    if (d.fallback.empty()) d.fallback = d.format(defaults);
+  }
+  return table;
 }
 
 }  // namespace
 
-std::span<const setting_info> setting_table() {
+std::span<const setting> setting_table() {
+  static const std::vector<setting> table = make_table();
   return table;
 }
 
 settings load(const env_lookup& env, unsigned cores) {
   settings s;
-  const auto get = [&](std::string_view name) -> std::optional<std::string> {
-    auto v = env(name);
-    if (v && v->empty()) return std::nullopt;
-    return v;
-  };
   if (cores == 0) cores = 1;
-
-  if (auto v = get("PORT")) s.port = static_cast<std::uint16_t>(int_setting("PORT", *v, 0, 65535));
-  if (auto v = get("HOST")) s.host = address_setting("HOST", *v);
-
-  s.threads = cores;
-  if (auto v = get("THREADS"); v && *v == "none") {
-    s.threads = 0;  // a pure dispatcher: every job goes to a remote actor
-  } else if (v) {
-    const auto t = int_setting("THREADS", *v, -max_threads, max_threads);
-    if (t > 0)
-      s.threads = static_cast<std::size_t>(t);
-    else if (t < 0)
-      s.threads = static_cast<std::size_t>(std::max<std::int64_t>(1, cores + t));
+  for (const auto& d : setting_table()) {
+    auto v = env(d.env);
+    if (v && v->empty()) v.reset();  // an empty value counts as unset
+    if (!v && d.when_unset.empty()) continue;
+    const std::string text = v ? std::move(*v) : std::string(d.when_unset);
+    if (!d.parse(s, text, cores)) invalid(d.env, text, d.allowed);
   }
-
-  if (auto v = get("STRATEGY")) {
-    const auto k = pool::parse_strategy(*v);
-    if (!k) invalid("STRATEGY", *v);
-    s.strategy = *k;
-  }
-  if (auto v = get("IO_THREADS"))
-    s.io_threads = static_cast<std::size_t>(int_setting("IO_THREADS", *v, 1, max_io_threads));
-  if (auto v = get("QUEUE_CAPACITY")) {
-    const auto c = int_setting("QUEUE_CAPACITY", *v, 1, max_queue_capacity);
-    if (!std::has_single_bit(static_cast<std::uint64_t>(c))) invalid("QUEUE_CAPACITY", *v);
-    s.queue_capacity = static_cast<std::size_t>(c);
-  }
-  if (auto v = get("MAX_N"))
-    s.max_n = static_cast<std::uint64_t>(int_setting("MAX_N", *v, 0, max_max_n));
-
-  if (auto v = get("LOG_LEVEL")) s.log_level = choice_setting("LOG_LEVEL", *v, log_levels);
-  if (auto v = get("LOG_FORMAT")) s.log_format = choice_setting("LOG_FORMAT", *v, log_formats);
-  if (auto v = get("ACCESS_LOG")) s.access_log = choice_setting("ACCESS_LOG", *v, switches);
-
-  if (auto v = get("REQUEST_TIMEOUT_MS"))
-    s.request_timeout = ms_setting("REQUEST_TIMEOUT_MS", *v, 1);
-  if (auto v = get("BACKPRESSURE")) s.backpressure = choice_setting("BACKPRESSURE", *v, policies);
-  if (auto v = get("QUEUE_TIMEOUT_MS")) s.queue_timeout = ms_setting("QUEUE_TIMEOUT_MS", *v, 0);
-  if (auto v = get("MAX_CONNECTIONS"))
-    s.max_connections = static_cast<std::size_t>(int_setting("MAX_CONNECTIONS", *v, 1, 1'000'000));
-  if (auto v = get("IDLE_TIMEOUT_MS")) s.idle_timeout = ms_setting("IDLE_TIMEOUT_MS", *v, 1);
-  if (auto v = get("HEADER_TIMEOUT_MS")) s.header_timeout = ms_setting("HEADER_TIMEOUT_MS", *v, 1);
-  if (auto v = get("WORKER_NICE"))
-    s.worker_nice = static_cast<int>(int_setting("WORKER_NICE", *v, 0, 19));
-  if (auto v = get("DRAIN_TIMEOUT_MS")) s.drain_timeout = ms_setting("DRAIN_TIMEOUT_MS", *v, 0);
-
-  if (auto v = get("ACTOR_PORT"))
-    s.actor_port = static_cast<std::uint16_t>(int_setting("ACTOR_PORT", *v, 0, 65535));
-  if (auto v = get("ACTOR_HOST")) s.actor_host = address_setting("ACTOR_HOST", *v);
-  if (auto v = get("ACTOR_TIMEOUT_MS")) s.actor_timeout = ms_setting("ACTOR_TIMEOUT_MS", *v, 10);
-  if (auto v = get("ACTOR_MAX_IN_FLIGHT"))
-    s.actor_max_in_flight =
-        static_cast<std::size_t>(int_setting("ACTOR_MAX_IN_FLIGHT", *v, 1, max_queue_capacity));
-  if (auto v = get("ACTOR_MAX_CONNECTIONS"))
-    s.actor_max_connections =
-        static_cast<std::size_t>(int_setting("ACTOR_MAX_CONNECTIONS", *v, 1, 65536));
-  if (s.threads == 0 && !s.actor_port)
-    invalid("THREADS", "none",
-            "none only with ACTOR_PORT set (with no local workers, remote actors run every job)");
+  for (const auto& d : setting_table())
+    if (d.check)
+      if (const auto allowed = d.check(s); !allowed.empty()) invalid(d.env, d.format(s), allowed);
   return s;
 }
 
@@ -244,32 +344,8 @@ std::string_view log_level_name(spdlog::level::level_enum level) {
 }
 
 std::vector<std::pair<std::string_view, std::string>> effective(const settings& s) {
-  const auto ms = [](std::chrono::milliseconds d) { return std::to_string(d.count()); };
-  std::vector<std::pair<std::string_view, std::string>> out{
-      {"PORT", std::to_string(s.port)},
-      {"HOST", s.host},
-      {"THREADS", s.threads == 0 ? std::string("none") : std::to_string(s.threads)},
-      {"STRATEGY", std::string(pool::to_string(s.strategy))},
-      {"IO_THREADS", std::to_string(s.io_threads)},
-      {"QUEUE_CAPACITY", std::to_string(s.queue_capacity)},
-      {"MAX_N", std::to_string(s.max_n)},
-      {"LOG_LEVEL", std::string(log_level_name(s.log_level))},
-      {"LOG_FORMAT", s.log_format == log_style::json ? "json" : "text"},
-      {"ACCESS_LOG", s.access_log ? "1" : "0"},
-      {"REQUEST_TIMEOUT_MS", ms(s.request_timeout)},
-      {"BACKPRESSURE", s.backpressure == backpressure_policy::wait ? "wait" : "reject"},
-      {"QUEUE_TIMEOUT_MS", ms(s.queue_timeout)},
-      {"MAX_CONNECTIONS", std::to_string(s.max_connections)},
-      {"IDLE_TIMEOUT_MS", ms(s.idle_timeout)},
-      {"HEADER_TIMEOUT_MS", ms(s.header_timeout)},
-      {"DRAIN_TIMEOUT_MS", ms(s.drain_timeout)},
-      {"WORKER_NICE", std::to_string(s.worker_nice)},
-      {"ACTOR_PORT", s.actor_port ? std::to_string(*s.actor_port) : std::string()},
-      {"ACTOR_HOST", s.actor_host},
-      {"ACTOR_TIMEOUT_MS", ms(s.actor_timeout)},
-      {"ACTOR_MAX_IN_FLIGHT", std::to_string(s.actor_max_in_flight)},
-      {"ACTOR_MAX_CONNECTIONS", std::to_string(s.actor_max_connections)},
-  };
+  std::vector<std::pair<std::string_view, std::string>> out;
+  for (const auto& d : setting_table()) out.emplace_back(d.env, d.format(s));
   return out;
 }
 

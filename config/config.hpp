@@ -75,17 +75,44 @@ struct settings {
   std::size_t actor_max_connections = 256;
 };
 
-/// One setting as users see it: in --help, in errors and in --print-config.
-struct setting_info {
-  std::string_view env;       ///< the environment variable, e.g. "PORT"
-  std::string_view flag;      ///< the command-line flag, e.g. "--port"
-  std::string_view fallback;  ///< the default, as text
-  std::string_view allowed;   ///< the values allowed, as in the error for a bad one
-  std::string_view meaning;   ///< what it does, in a line
+/// The kind of value a setting takes: what --help shows after its flag, and what its
+/// bounds or names mean.
+enum class value_kind {
+  integer,       ///< a whole number from lo to hi
+  milliseconds,  ///< a duration in whole milliseconds from lo to hi
+  power_of_two,  ///< a power of two from lo to hi
+  address,       ///< an IPv4 or IPv6 address
+  choice,        ///< one of `choices`
 };
 
-/// Every setting, in the order --help and --print-config list them.
-std::span<const setting_info> setting_table();
+/// One setting: everything poolserver knows about it. load(), --help, the errors,
+/// --print-config (effective()) and describe() all read it from here, so that a new
+/// setting is one line in the table (config.cpp) plus its member in `settings`.
+struct setting {
+  std::string_view env;      ///< the environment variable, e.g. "PORT"
+  std::string flag;          ///< the command-line flag, derived from env: "--port"
+  std::string fallback;      ///< the default, as text (the default settings, formatted)
+  std::string allowed;       ///< the values allowed, as in the error for a bad one
+  std::string_view meaning;  ///< what it does, in a line
+  value_kind kind = value_kind::integer;  ///< what kind of value it takes
+  std::int64_t lo = 0;                    ///< integer kinds: the smallest value allowed
+  std::int64_t hi = 0;                    ///< integer kinds: the largest value allowed
+  /// choice: the names allowed; an integer kind: names allowed besides (THREADS: none).
+  std::vector<std::string_view> choices;
+  /// The text read when the variable is unset, for a default that depends on the machine
+  /// (THREADS: "0", one per core); empty: the default in `settings` stays.
+  std::string_view when_unset;
+  /// Sets the value in `s` from `text` (`cores` resolves THREADS); false when not allowed.
+  bool (*parse)(settings& s, const std::string& text, unsigned cores) = nullptr;
+  /// The value in `s` as text that parse() reads back to the same value.
+  std::string (*format)(const settings& s) = nullptr;
+  /// A rule across settings, checked once all are read: empty when `s` keeps it, else the
+  /// allowed text for the error (THREADS=none needs ACTOR_PORT). Null: no such rule.
+  std::string_view (*check)(const settings& s) = nullptr;
+};
+
+/// Every setting, in the order load() reads them and --help and --print-config list them.
+std::span<const setting> setting_table();
 
 /// Looks a variable up; nothing when unset.
 using env_lookup = std::function<std::optional<std::string>(std::string_view name)>;

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cctype>
 #include <map>
 #include <set>
 #include <sstream>
@@ -198,4 +199,108 @@ TEST_CASE("cli: the table lists each variable load() reads, once") {
     CHECK(s.flag.starts_with("--"));
   }
   CHECK(asked == listed);
+}
+
+namespace {
+
+// Values of a setting that its descriptor allows, and values just outside what it allows:
+// read from the descriptor's bounds and names, so that a new setting is probed unasked.
+std::pair<std::vector<std::string>, std::vector<std::string>> setting_probes(
+    const config::setting& s) {
+  std::vector<std::string> ok, bad{"bogus"};
+  switch (s.kind) {
+    case config::value_kind::integer:
+    case config::value_kind::milliseconds:
+    case config::value_kind::power_of_two:
+      ok = {std::to_string(s.lo), std::to_string(s.hi)};
+      bad = {std::to_string(s.lo - 1), std::to_string(s.hi + 1), "+" + std::to_string(s.hi),
+             std::to_string(s.lo) + " ", "1.5"};
+      if (s.kind == config::value_kind::power_of_two) {
+        bad.push_back(std::to_string(s.hi * 2));
+        if (s.lo < 3 && s.hi > 3) bad.push_back("3");
+      }
+      break;
+    case config::value_kind::address:
+      ok = {"127.0.0.1", "::1", "0.0.0.0", "::"};
+      bad = {"localhost", "1.2.3.4.5", "300.1.1.1", "::g"};
+      break;
+    case config::value_kind::choice:
+      break;
+  }
+  for (const auto& name : s.choices) {
+    ok.emplace_back(name);
+    bad.push_back(std::string(name) + "x");
+    std::string upper(name);
+    for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (upper != name) bad.push_back(upper);
+  }
+  return {ok, bad};
+}
+
+}  // namespace
+
+TEST_CASE("cli: the settings table drives parsing, errors, --help and --print-config") {
+  const auto help = run({"--help"}).out;
+  const auto defaults = config::effective(config::settings{});
+  // THREADS=none needs ACTOR_PORT: set it for every probe (the ACTOR_PORT probes override it).
+  const env_map base{{"ACTOR_PORT", "0"}};
+  std::size_t probed = 0;
+  for (std::size_t i = 0; i < config::setting_table().size(); ++i) {
+    const auto& s = config::setting_table()[i];
+    CAPTURE(s.env);
+    // The flag is the variable in lower case with dashes.
+    std::string flag = "--";
+    for (const char c : s.env)
+      flag += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    CHECK(s.flag == flag);
+    // --help lists the flag with its variable and default.
+    CHECK(help.find("\n  " + s.flag + " ") != std::string::npos);
+    CHECK(help.find("env " + std::string(s.env) + ", default " + s.fallback + "\n") !=
+          std::string::npos);
+    // The default shown is the default value, unless it is a description of one.
+    if (s.when_unset.empty() && !defaults[i].second.empty())
+      CHECK(s.fallback == defaults[i].second);
+
+    const auto [ok, bad] = setting_probes(s);
+    CHECK_FALSE(ok.empty());
+    for (const auto& value : ok) {
+      CAPTURE(value);
+      auto env = base;
+      env[std::string(s.env)] = value;
+      const auto r = run({"--print-config"}, env);
+      REQUIRE(r.outcome.exit_code == 0);
+      // What --print-config shows reads back to the same configuration.
+      env_map read_back;
+      std::istringstream lines(r.out);
+      for (std::string line; std::getline(lines, line);)
+        if (!line.starts_with("#"))
+          read_back[line.substr(0, line.find('='))] = line.substr(line.find('=') + 1);
+      const auto again = run({"--print-config"}, read_back);
+      CHECK(again.out == r.out);
+      // A value given is shown as given, except THREADS, which is resolved against the cores.
+      if (s.env != "THREADS") CHECK(read_back[std::string(s.env)] == value);
+      ++probed;
+    }
+    for (const auto& value : bad) {
+      CAPTURE(value);
+      auto env = base;
+      env[std::string(s.env)] = value;
+      CHECK(run({}, env).err == "poolserver: " + std::string(s.env) + ": invalid value '" + value +
+                                    "'; allowed: " + s.allowed + "\n");
+      CHECK(run({s.flag + "=" + value}, base).err == "poolserver: " + s.flag + ": invalid value '" +
+                                                         value + "'; allowed: " + s.allowed + "\n");
+    }
+  }
+  CHECK(probed >= 2 * config::setting_table().size());
+}
+
+TEST_CASE("cli: a rule across settings is an error of the setting that has it") {
+  const auto r = run({"--threads", "none"});
+  CHECK(r.outcome.exit_code == 2);
+  CHECK(r.err ==
+        "poolserver: --threads: invalid value 'none'; allowed: none only with ACTOR_PORT set (with "
+        "no local workers, remote actors run every job)\n");
+  const auto e = run({}, {{"THREADS", "none"}});
+  CHECK(e.err.starts_with("poolserver: THREADS: invalid value 'none'; allowed: none only with"));
+  CHECK(run({"--threads", "none", "--actor-port", "0"}).outcome.run->threads == 0);
 }
