@@ -138,21 +138,13 @@ say "poolservers on 127.0.0.1:$p1 $p2 $p3 (THREADS=$threads), HAProxy on $front_
 say "a. 300 requests through HAProxy"
 py load --target "127.0.0.1:$front" --conns 6 --per-conn 50 --base 20000 \
   --json "$work/a_load.json" || fail "a: not every request through HAProxy was answered 200"
-produced=$(py metric poolserver_jobs_produced_total \
-  "http://127.0.0.1:$p1/metrics" "http://127.0.0.1:$p2/metrics" "http://127.0.0.1:$p3/metrics")
-python3 - "$produced" "$work/a_load.json" "$results/a.json" <<'PY' || fail "a: a poolserver received no work: $produced"
-import json, sys
-urls = json.loads(sys.argv[1])
-produced = {f"poolserver{i + 1}": v for i, v in enumerate(urls.values())}
-json.dump({"conns": 6, "load": json.load(open(sys.argv[2])), "produced": produced},
-          open(sys.argv[3], "w"))
-print("   jobs produced: " + ", ".join(f"{k} {v:.0f}" for k, v in produced.items()), file=sys.stderr)
-sys.exit(0 if all(v > 0 for v in produced.values()) else 1)
-PY
+py spread --load "$work/a_load.json" --conns 6 --json "$results/a.json" \
+  "http://127.0.0.1:$p1/metrics" "http://127.0.0.1:$p2/metrics" "http://127.0.0.1:$p3/metrics" ||
+  fail "a: a poolserver received no work (jobs produced above)"
 
 # --- b. stopping a server under load loses no accepted request ---------------------------------
 stat_sum() { # $1 = CSV column: its total over the backend's servers now
-  py stats "$stats_url" | python3 -c "import json,sys; print(sum(int(r['$1'] or 0) for k, r in json.load(sys.stdin).items() if k != 'BACKEND'))"
+  py stats-sum "$stats_url" "$1"
 }
 if [ "$quick" = 1 ]; then order=(2); else order=(2 3 1); fi
 round=0
@@ -187,17 +179,10 @@ for victim in "${order[@]}"; do
   drain_line=$(tail -n +"$((server_log_lines0 + 1))" "$work/poolserver$victim.log" |
     grep -a -m 1 -o 'draining: listener closed, [0-9]* connection(s)') || true
   say "   poolserver$victim exited with status $exit_status (${drain_line:-no drain line}); HAProxy: $retries retries, $redispatches redispatches, DOWN by ${down_reason:-?}"
-  python3 - "$work/b_load.json" "$results/b$round.json" "$victim" "$exit_status" "$retries" \
-    "$redispatches" "$down_reason" "$drain_line" <<'PY'
-import json, re, sys
-load = json.load(open(sys.argv[1]))
-m = re.search(r"(\d+) connection", sys.argv[8])
-json.dump({"stopped": f"poolserver{sys.argv[3]}", "conns": 8, "per_conn": 250, "base": 200000,
-           "load": load, "exit_status": int(sys.argv[4]), "retries": int(sys.argv[5]),
-           "redispatches": int(sys.argv[6]), "down_reason": sys.argv[7],
-           "open_at_sigterm": int(m.group(1)) if m else None,
-           "exit_seconds": load.get("exit_seconds")}, open(sys.argv[2], "w"))
-PY
+  py round --load "$work/b_load.json" --json "$results/b$round.json" \
+    --stopped "poolserver$victim" --conns 8 --per-conn 250 --base 200000 \
+    --exit-status "$exit_status" --retries "$retries" --redispatches "$redispatches" \
+    --down-reason="$down_reason" --drain-line="$drain_line"
   [ "$load_rc" = 0 ] || fail "b: stopping poolserver$victim under load: not every request got a 200 with its own value (above)"
   [ "$exit_status" = 0 ] || fail "b: poolserver$victim exited with status $exit_status after SIGTERM, not 0"
   # Back into rotation: restart it on the same port; HAProxy's checks must see it UP.
@@ -216,19 +201,11 @@ py compare --one "http://127.0.0.1:$p1" --cluster "$front_url" --paths /20000 /0
 if [ -n "$out" ]; then
   cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   loadavg=$(cut -d' ' -f1-3 <<<"$loadavg_start")
-  CPU=$cpu LOADAVG=$loadavg COMMAND_LINE=$command_line THREADS_USED=$threads \
-    DRAIN_MS=$drain_ms MAXCONN=$maxconn HAPROXY_V=$(haproxy -v | head -n 1 | cut -d' ' -f1-3) \
-    WRK_V=$(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2) \
-    COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
-    python3 - "$results/meta.json" <<'PY'
-import datetime, json, os, sys
-e = os.environ
-json.dump({"command": e["COMMAND_LINE"], "date": datetime.date.today().isoformat(),
-           "nproc": len(os.sched_getaffinity(0)), "cpu": e["CPU"], "haproxy": e["HAPROXY_V"],
-           "wrk": e["WRK_V"], "commit": e["COMMIT"], "loadavg": e["LOADAVG"],
-           "threads": e["THREADS_USED"], "drain_ms": int(e["DRAIN_MS"]),
-           "maxconn": int(e["MAXCONN"])}, open(sys.argv[1], "w"))
-PY
+  py meta --json "$results/meta.json" --command="$command_line" --cpu="$cpu" \
+    --loadavg "$loadavg" --threads "$threads" --drain-ms "$drain_ms" --maxconn "$maxconn" \
+    --haproxy "$(haproxy -v | head -n 1 | cut -d' ' -f1-3)" \
+    --wrk "$(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)" \
+    --commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   py report --results "$results" --out "$out"
   say "report written to $out"
 fi

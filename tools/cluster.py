@@ -1,7 +1,7 @@
 """scripts/cluster.sh's client side: ports, waits, the checked load, wrk, HAProxy's stats,
 and the report."""
-import argparse, csv, http.client, io, json, math, os, signal, socket, statistics
-import subprocess, sys, threading, time, urllib.error, urllib.request
+import argparse, csv, datetime, http.client, io, json, math, os, re, signal, socket
+import statistics, subprocess, sys, threading, time, urllib.error, urllib.request
 
 ZETA_MINUS_HALF = -0.20788622497735456601730672539704930222626853128767
 
@@ -80,8 +80,17 @@ def cmd_wait(a):
     sys.exit(f"{a.url} did not answer 200 within {a.seconds} s")
 
 
-def cmd_metric(a):
-    print(json.dumps({u: metric(u, a.name) for u in a.urls}))
+def cmd_spread(a):
+    """a's record: each server's jobs produced after the load; fails if one produced none."""
+    produced = {f"poolserver{i + 1}": metric(u, "poolserver_jobs_produced_total")
+                for i, u in enumerate(a.urls)}
+    with open(a.load) as f:
+        load = json.load(f)
+    with open(a.json, "w") as f:
+        json.dump({"conns": a.conns, "load": load, "produced": produced}, f)
+    print("   jobs produced: " + ", ".join(f"{k} {v:.0f}" for k, v in produced.items()),
+          file=sys.stderr)
+    sys.exit(0 if all(v > 0 for v in produced.values()) else 1)
 
 
 def haproxy_stats(url):
@@ -91,8 +100,10 @@ def haproxy_stats(url):
     return {r["svname"]: r for r in rows if r["pxname"] == "poolservers"}
 
 
-def cmd_stats(a):
-    print(json.dumps(haproxy_stats(a.url)))
+def cmd_stats_sum(a):
+    """The total of one CSV column over the backend's servers now."""
+    rows = haproxy_stats(a.url)
+    print(sum(int(r[a.column] or 0) for k, r in rows.items() if k != "BACKEND"))
 
 
 def cmd_wait_state(a):
@@ -269,6 +280,30 @@ def cmd_compare(a):
         json.dump(res, f)
 
 
+def cmd_round(a):
+    """One round of b as the report reads it: the load's results and what HAProxy and the
+    stopped server said."""
+    with open(a.load) as f:
+        load = json.load(f)
+    m = re.search(r"(\d+) connection", a.drain_line)
+    with open(a.json, "w") as f:
+        json.dump({"stopped": a.stopped, "conns": a.conns, "per_conn": a.per_conn,
+                   "base": a.base, "load": load, "exit_status": a.exit_status,
+                   "retries": a.retries, "redispatches": a.redispatches,
+                   "down_reason": a.down_reason,
+                   "open_at_sigterm": int(m.group(1)) if m else None,
+                   "exit_seconds": load.get("exit_seconds")}, f)
+
+
+def cmd_meta(a):
+    """The report's header: how, when and on what the checks ran."""
+    with open(a.json, "w") as f:
+        json.dump({"command": a.command, "date": datetime.date.today().isoformat(),
+                   "nproc": len(os.sched_getaffinity(0)), "cpu": a.cpu, "haproxy": a.haproxy,
+                   "wrk": a.wrk, "commit": a.commit, "loadavg": a.loadavg,
+                   "threads": a.threads, "drain_ms": a.drain_ms, "maxconn": a.maxconn}, f)
+
+
 def down(reason):
     """HAProxy's 'reason: info' for a server going DOWN, in fewer words."""
     if not reason:
@@ -375,9 +410,11 @@ def main():
     s = sub.add_parser("wait"); s.add_argument("url"); s.add_argument("seconds", type=float)
     s.add_argument("pid", type=int, nargs="?")
     s.set_defaults(f=cmd_wait)
-    s = sub.add_parser("metric"); s.add_argument("name"); s.add_argument("urls", nargs="+")
-    s.set_defaults(f=cmd_metric)
-    s = sub.add_parser("stats"); s.add_argument("url"); s.set_defaults(f=cmd_stats)
+    s = sub.add_parser("spread"); s.add_argument("--load", required=True)
+    s.add_argument("--conns", type=int, required=True); s.add_argument("--json", required=True)
+    s.add_argument("urls", nargs="+"); s.set_defaults(f=cmd_spread)
+    s = sub.add_parser("stats-sum"); s.add_argument("url"); s.add_argument("column")
+    s.set_defaults(f=cmd_stats_sum)
     s = sub.add_parser("wait-state"); s.add_argument("url"); s.add_argument("state")
     s.add_argument("seconds", type=float); s.add_argument("servers", nargs="+")
     s.set_defaults(f=cmd_wait_state)
@@ -394,6 +431,18 @@ def main():
     s.add_argument("--seconds", type=int); s.add_argument("--warmup", type=int)
     s.add_argument("--runs", type=int); s.add_argument("--json", required=True)
     s.set_defaults(f=cmd_compare)
+    s = sub.add_parser("round")
+    s.add_argument("--load", required=True); s.add_argument("--json", required=True)
+    s.add_argument("--stopped", required=True); s.add_argument("--conns", type=int)
+    s.add_argument("--per-conn", type=int); s.add_argument("--base", type=int)
+    s.add_argument("--exit-status", type=int); s.add_argument("--retries", type=int)
+    s.add_argument("--redispatches", type=int); s.add_argument("--down-reason", default="")
+    s.add_argument("--drain-line", default=""); s.set_defaults(f=cmd_round)
+    s = sub.add_parser("meta"); s.add_argument("--json", required=True)
+    for name in ("command", "cpu", "loadavg", "threads", "haproxy", "wrk", "commit"):
+        s.add_argument(f"--{name}", required=True)
+    s.add_argument("--drain-ms", type=int); s.add_argument("--maxconn", type=int)
+    s.set_defaults(f=cmd_meta)
     s = sub.add_parser("report")
     s.add_argument("--results", required=True); s.add_argument("--out", required=True)
     s.set_defaults(f=cmd_report)
