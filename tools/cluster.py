@@ -1,39 +1,24 @@
 """scripts/cluster.sh's client side: ports, waits, the checked load, wrk, HAProxy's stats,
 and the report."""
-import argparse, csv, datetime, http.client, io, json, math, os, re, signal, socket
-import statistics, subprocess, sys, threading, time, urllib.error, urllib.request
+import argparse
+import csv
+import datetime
+import http.client
+import io
+import json
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import sys
+import threading
+import time
 
-ZETA_MINUS_HALF = -0.20788622497735456601730672539704930222626853128767
-
-
-def expected_sum(n):
-    """sum(sqrt(i) for 0 <= i < n): exact below 1000, Euler-Maclaurin above (error < 1e-13)."""
-    if n < 1000:
-        return math.fsum(math.sqrt(i) for i in range(n))
-    r = math.sqrt(n)
-    return 2.0 / 3.0 * n * r - 0.5 * r + ZETA_MINUS_HALF + 1.0 / (24.0 * r)
-
-
-def body_problem(body, n):
-    """None if body is the right answer to GET /n, else what is wrong with it."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return f"not JSON: {body[:80]!r}"
-    if doc.get("value") != n:
-        return f"value {doc.get('value')!r} for n={n}"
-    want, got = expected_sum(n), doc.get("sum")
-    if not isinstance(got, (int, float)) or abs(got - want) > 1e-9 * max(1.0, abs(want)):
-        return f"sum {got!r} for n={n}, expected about {want!r}"
-    return None
-
-
-def get(url, timeout=2.0):
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+import wrk
+from loopback import WaitFailed, get, wait_for
+from square_sum import body_problem
 
 
 def metric(url, name):
@@ -49,7 +34,6 @@ def metric(url, name):
 def cmd_ports(a):
     """Free ports below Linux's ephemeral range (32768-60999), so that no outgoing connection
     can hold one when a stopped server is started again on its port."""
-    import random
     chosen = []
     for port in random.sample(range(20000, 32000), 200):
         with socket.socket() as s:
@@ -64,20 +48,11 @@ def cmd_ports(a):
 
 
 def cmd_wait(a):
-    deadline = time.monotonic() + a.seconds
-    while time.monotonic() < deadline:
-        if a.pid:
-            try:
-                os.kill(a.pid, 0)
-            except ProcessLookupError:
-                sys.exit(f"process {a.pid} exited before {a.url} answered")
-        try:
-            if get(a.url, 0.5)[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    sys.exit(f"{a.url} did not answer 200 within {a.seconds} s")
+    """Wait until a.url answers 200 (and process a.pid, if given, is still running)."""
+    try:
+        wait_for(a.url, a.seconds, a.pid)
+    except WaitFailed as e:
+        sys.exit(str(e))
 
 
 def cmd_spread(a):
@@ -217,26 +192,6 @@ def cmd_load(a):
     sys.exit(0 if ok else 1)
 
 
-WRK_DONE = r"""
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRK_JSON {"requests":%d,"duration_us":%d,"p50":%d,"p99":%d,"non2xx":%d,"socket_errors":%d}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.status, e.connect + e.read + e.write + e.timeout))
-end
-"""
-
-
-def wrk(url, conns, seconds, script):
-    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s", "-s", script, url]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
-    line = next(l for l in out.splitlines() if l.startswith("WRK_JSON "))
-    r = json.loads(line[len("WRK_JSON "):])
-    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
-    return r
-
-
 def cpu_times():
     """(steal, total) jiffies of all CPUs: on a VM, steal is time the host gave to others."""
     with open("/proc/stat") as f:
@@ -247,18 +202,15 @@ def cpu_times():
 def cmd_compare(a):
     """Alternating wrk runs against one server and against HAProxy, per path: medians, ratio."""
     steal0, total0 = cpu_times()
-    script = os.path.join(os.path.dirname(a.json), "done.lua")
-    with open(script, "w") as f:
-        f.write(WRK_DONE)
     res = {"conns": a.conns, "seconds": a.seconds, "runs": a.runs, "paths": {}}
     for path in a.paths:
         runs = {"one": [], "cluster": []}
         if a.warmup:
             for base in (a.one, a.cluster):
-                wrk(base + path, a.conns, a.warmup, script)
+                wrk.run(base + path, a.conns, a.warmup)
         for _ in range(a.runs):
             for side, base in (("one", a.one), ("cluster", a.cluster)):
-                r = wrk(base + path, a.conns, a.seconds, script)
+                r = wrk.run(base + path, a.conns, a.seconds)
                 if r["non2xx"] or r["socket_errors"]:
                     sys.exit(f"wrk against {base + path}: {r['non2xx']} non-2xx answers, "
                              f"{r['socket_errors']} socket errors")
