@@ -41,7 +41,7 @@ def serve(settings, log_path):
     proc = subprocess.Popen([str(suite.SERVER)], env=env, stderr=log,
                             preexec_fn=suite.raise_fd_limit)
     log.close()
-    suite.wait_for_port(port, "/healthz")
+    suite.wait_for(f"http://{suite.HOST}:{port}/healthz", 10)
     return proc, port
 
 

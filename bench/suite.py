@@ -32,23 +32,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from loopback import free_port, get, wait_for  # noqa: E402  (tools/: the shared helpers)
+from wrk import run as run_wrk  # noqa: E402
+
 BUILD = ROOT / "build" / "release"
 SERVER = BUILD / "server" / "poolserver"
 KERNEL_BENCH = BUILD / "bench" / "poolserver_kernel_bench"
 MAILBOX_BENCH = BUILD / "bench" / "poolserver_mailbox_bench"
 HOST = "127.0.0.1"
 STRATEGIES = ["roundrobin", "random", "leastbusy", "p2c"]
-# Lua for wrk: an optional request() for a job mix, and a done() that prints the numbers.
-WRK_DONE = r"""
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRK_JSON {"requests":%d,"duration_us":%d,"p50":%d,"p99":%d,"p999":%d,"max":%d,' ..
-    '"non2xx":%d,"socket_errors":%d}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    latency:percentile(99.9), latency.max, e.status, e.connect + e.read + e.write + e.timeout))
-end
-"""
+# Lua for wrk, ahead of wrk.DONE: a request() that picks a job per request.
 WRK_MIX = r"""
 -- 90% n=10^5, 10% n=10^7: a heavy tail (the long jobs take ~100x as long).
 -- Built in init, once wrk.init has set the Host header (HTTP/1.1 requires it: 400 without).
@@ -95,29 +89,9 @@ def ratio_rows(results, names, targets, baseline):
     return rows
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def raise_fd_limit():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
-
-
-def wait_for_port(port, path="/", timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((HOST, port), timeout=0.5) as s:
-                s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-                if s.recv(64).startswith(b"HTTP/1.1 200"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing answered on {HOST}:{port}{path}")
 
 
 class Poolserver:
@@ -126,18 +100,13 @@ class Poolserver:
         env = dict(os.environ, PORT=str(self.port), HOST=HOST, LOG_LEVEL="warn")
         env.update({k: str(v) for k, v in settings.items()})
         self.proc = subprocess.Popen([str(SERVER)], env=env, preexec_fn=raise_fd_limit)
-        wait_for_port(self.port, "/healthz")
+        wait_for(self.url("/healthz"), 10)
 
     def url(self, path="/"):
         return f"http://{HOST}:{self.port}{path}"
 
     def metrics(self):
-        with socket.create_connection((HOST, self.port)) as s:
-            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            data = b""
-            while chunk := s.recv(65536):
-                data += chunk
-        return data.decode().split("\r\n\r\n", 1)[1]
+        return get(self.url("/metrics"), 10)[1]
 
     def rss_kib(self):
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
@@ -189,7 +158,7 @@ http {{
 """)
         self.proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", self.dir],
                                      preexec_fn=raise_fd_limit)
-        wait_for_port(self.port)
+        wait_for(self.url(), 10)
 
     def url(self, path="/"):
         return f"http://{HOST}:{self.port}{path}"
@@ -208,19 +177,8 @@ http {{
 
 def wrk(url, connections, seconds, mix=False):
     """One wrk run (-t1): requests/s, latency percentiles in microseconds, error counts."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write((WRK_MIX if mix else "") + WRK_DONE)
-        script = f.name
-    try:
-        out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", script,
-             url], capture_output=True, text=True, check=True, preexec_fn=raise_fd_limit,
-            timeout=seconds + 30).stdout
-    finally:
-        os.unlink(script)
-    line = next(l for l in out.splitlines() if l.startswith("WRK_JSON "))
-    r = json.loads(line[len("WRK_JSON "):])
-    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    r = run_wrk(url, connections, seconds, timeout="10s", lua=WRK_MIX if mix else "",
+                preexec_fn=raise_fd_limit)
     if r["non2xx"] or r["socket_errors"]:
         raise RuntimeError(f"wrk saw errors against {url}: {r}")
     return r
