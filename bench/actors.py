@@ -15,7 +15,6 @@ Usage: bench/actors.py [--runs N] [--seconds S] [--out FILE]
 import argparse
 import datetime
 import os
-import re
 import subprocess
 import sys
 import time
