@@ -6,6 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh bench
-cmake --preset release >/dev/null
+cmake --preset release -DPOOLSERVER_BENCH=ON >/dev/null
 cmake --build --preset release -j "$(nproc)"
 exec python3 bench/suite.py "$@"
