@@ -12,7 +12,8 @@ ARG BASE=debian:bookworm
 
 FROM ${BASE} AS build
 WORKDIR /src
-# What the release build needs (scripts/install-deps.sh build: no clang, doctest or nginx).
+# What the release build needs (scripts/install-deps.sh build: no clang, doctest, nginx or
+# benchmark libraries; bench/ is skipped when Google Benchmark is missing).
 COPY scripts/install-deps.sh scripts/apt-install.sh scripts/
 RUN scripts/install-deps.sh build && rm -rf /var/lib/apt/lists/*
 COPY . .

@@ -16,6 +16,7 @@ if ! [[ $seconds =~ ^[1-9][0-9]*$ ]]; then
 fi
 crash_dir=${FUZZ_CRASH_DIR:-build/fuzz/crashes}
 
+scripts/install-deps.sh serve fuzz  # clang and its libFuzzer runtime, only here
 echo "=== fuzz: configure and build" >&2
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$(nproc)"

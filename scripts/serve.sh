@@ -4,7 +4,7 @@
 # are passed on: scripts/serve.sh --threads 3 --strategy p2c (see --help and the README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh serve  # no clang, no benchmark libraries
 cmake --preset release >/dev/null
 cmake --build --preset release --target poolserver poolactor  # poolactor: see "Remote actors"
 exec build/release/server/poolserver "$@"

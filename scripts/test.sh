@@ -13,13 +13,22 @@
 # BROWSER_SMOKE=0 skips it). Last, the Docker image built and run (scripts/docker-test.sh: a
 # dockerd of its own and a debootstrapped Debian base, no Docker Hub; it installs docker.io
 # and debootstrap itself; DOCKER_SMOKE=0 skips it).
+#
+# Packages are installed for the steps that run: clang only when fuzzing, nginx, wrk and
+# gnuplot only for the benchmark smoke (scripts/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh bench
+groups=(test)  # the build, doctest, and the micro-benchmarks' libraries
+[ "${FUZZ_SECONDS:-10}" = 0 ] || groups+=(fuzz)
+[ "${BENCH_SMOKE:-1}" = 0 ] || groups+=(bench)
+scripts/install-deps.sh "${groups[@]}"
 jobs=$(nproc)
 for preset in ${PRESETS:-release asan tsan}; do
   echo "=== $preset: configure and build" >&2
-  cmake --preset "$preset" >/dev/null
+  # The release build includes bench/'s programs, required here so that they keep building.
+  bench=()
+  [ "$preset" != release ] || bench=(-DPOOLSERVER_BENCH=ON)
+  cmake --preset "$preset" "${bench[@]}" >/dev/null
   cmake --build --preset "$preset" -j "$jobs"
   echo "=== $preset: test" >&2
   ctest --preset "$preset" -j "$jobs"
