@@ -14,10 +14,20 @@
 # dockerd of its own and a debootstrapped Debian base, no Docker Hub; it installs docker.io
 # and debootstrap itself; DOCKER_SMOKE=0 skips it).
 #
+#   scripts/test.sh            everything above (what .ci/run runs)
+#   scripts/test.sh --quick    the release build and its ctest suite only: for a change that
+#                              touches no concurrency (no sanitizers, fuzzing or smoke runs)
+#
 # Packages are installed for the steps that run: clang only when fuzzing, nginx, wrk and
 # gnuplot only for the benchmark smoke (scripts/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+case "${1:-}" in
+  "") ;;
+  --quick) export PRESETS=release FUZZ_SECONDS=0 BENCH_SMOKE=0 CLUSTER_SMOKE=0 \
+             PROMETHEUS_SMOKE=0 BROWSER_SMOKE=0 DOCKER_SMOKE=0 ;;
+  *) echo "usage: scripts/test.sh [--quick]" >&2; exit 2 ;;
+esac
 groups=(test)  # the build, doctest, and the micro-benchmarks' libraries
 [ "${FUZZ_SECONDS:-10}" = 0 ] || groups+=(fuzz)
 [ "${BENCH_SMOKE:-1}" = 0 ] || groups+=(bench)
