@@ -3,7 +3,7 @@
 // jobs off the wire, runs them on its own local pool, and sends the answers back. Everything
 // here runs on one io_context thread; the pool's workers post their results to it.
 
-#include <utility>  // before Asio: see ARCHITECTURE.md, known pitfalls
+#include <utility>  // before Asio: see docs/architecture.md, known pitfalls
 
 #include <array>
 #include <chrono>

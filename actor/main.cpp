@@ -1,7 +1,7 @@
 // poolactor: a remote actor. Connects to a poolserver's ACTOR_PORT, joins its pool as one
 // backend, and runs the jobs it is sent on a local pool (THREADS, STRATEGY, QUEUE_CAPACITY).
 
-#include <utility>  // before Asio: see ARCHITECTURE.md, known pitfalls
+#include <utility>  // before Asio: see docs/architecture.md, known pitfalls
 
 #include <cstdio>
 #include <cstring>

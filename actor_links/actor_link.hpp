@@ -6,7 +6,7 @@
 // one io_context; try_submit() is called from any IO thread and goes to the ledger, under its
 // mutex (a remote job costs a network round trip: the lock is not what limits it).
 
-#include <utility>  // before Asio: see ARCHITECTURE.md, known pitfalls
+#include <utility>  // before Asio: see docs/architecture.md, known pitfalls
 
 #include <array>
 #include <cstdint>

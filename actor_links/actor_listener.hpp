@@ -3,7 +3,7 @@
 // actor_link, a backend of the pool, until it ends; the jobs in flight at a link that ends
 // are submitted again to the backends left (or answered, when none has room).
 
-#include <utility>  // before Asio: see ARCHITECTURE.md, known pitfalls
+#include <utility>  // before Asio: see docs/architecture.md, known pitfalls
 
 #include <array>
 #include <atomic>

@@ -4,7 +4,7 @@
 // turn and stays there, so its handlers never run concurrently (no strands needed). The
 // first io_context also runs the listener, the signals and the server's timers.
 
-#include <utility>  // before Asio: see ARCHITECTURE.md, known pitfalls
+#include <utility>  // before Asio: see docs/architecture.md, known pitfalls
 
 #include <atomic>
 #include <memory>

@@ -14,7 +14,7 @@
 // every deadline (idle, header, job, write, linger), re-armed only when a deadline comes
 // nearer: when it moves further out the timer fires early, sees that, and sleeps again.
 
-#include <utility>  // before Asio: see ARCHITECTURE.md, known pitfalls
+#include <utility>  // before Asio: see docs/architecture.md, known pitfalls
 
 #include <array>
 #include <chrono>

@@ -1,7 +1,7 @@
 #pragma once
 // A listening TCP socket on a configured address, or an exception that names the setting.
 
-#include <utility>  // before Asio: see ARCHITECTURE.md, known pitfalls
+#include <utility>  // before Asio: see docs/architecture.md, known pitfalls
 
 #include <cstdint>
 #include <string>
