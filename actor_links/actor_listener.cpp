@@ -147,30 +147,15 @@ void actor_listener::link_ended(link_end why, std::int64_t pid,
   }
 }
 
-void actor_listener::write_metrics(pool::prometheus_writer& w) const {
-  w.family("poolserver_actor_connects_total", "counter", "Actor connections accepted.");
-  w.sample("poolserver_actor_connects_total", {}, connects_.load(std::memory_order_relaxed));
-  w.family("poolserver_actor_connections_refused_total", "counter",
-           "Actor connections closed at once: ACTOR_MAX_CONNECTIONS actors were connected.");
-  w.sample("poolserver_actor_connections_refused_total", {},
-           connections_refused_.load(std::memory_order_relaxed));
-  w.family("poolserver_actor_disconnects_total", "counter",
-           "Actors removed from the pool, by reason (closed: the actor closed or the connection "
-           "failed; malformed: it broke the protocol; timeout: silent with jobs in flight, or "
-           "reading nothing; "
-           "shutdown: the server stopped).");
+observability::actor_port_counters actor_listener::counters() const {
+  observability::actor_port_counters out;
+  out.connects = connects_.load(std::memory_order_relaxed);
+  out.connections_refused = connections_refused_.load(std::memory_order_relaxed);
   for (std::size_t i = 0; i < link_end_names.size(); ++i)
-    w.sample("poolserver_actor_disconnects_total", {{"reason", link_end_names[i]}},
-             disconnects_[i].load(std::memory_order_relaxed));
-  w.family("poolserver_actor_redispatched_jobs_total", "counter",
-           "Jobs in flight at an actor that was removed, submitted again to another backend.");
-  w.sample("poolserver_actor_redispatched_jobs_total", {},
-           redispatched_.load(std::memory_order_relaxed));
-  w.family("poolserver_actor_refused_jobs_total", "counter",
-           "Jobs in flight at an actor that was removed, answered 503: no backend had room.");
-  w.sample("poolserver_actor_refused_jobs_total", {}, refused_.load(std::memory_order_relaxed));
-  w.family("poolserver_actor_info", "gauge",
-           "A connected actor's process id, once its first answer told it; always 1.");
+    out.disconnects.emplace_back(link_end_names[i],
+                                 disconnects_[i].load(std::memory_order_relaxed));
+  out.redispatched = redispatched_.load(std::memory_order_relaxed);
+  out.refused_jobs = refused_.load(std::memory_order_relaxed);
   std::vector<std::shared_ptr<actor_link>> live;
   {
     std::lock_guard lock(links_mutex_);
@@ -178,9 +163,8 @@ void actor_listener::write_metrics(pool::prometheus_writer& w) const {
       if (auto l = weak.lock()) live.push_back(std::move(l));
   }
   for (const auto& l : live)
-    if (const auto pid = l->pid(); pid != 0)
-      w.sample("poolserver_actor_info", {{"actor", l->name()}, {"pid", std::to_string(pid)}},
-               std::uint64_t{1});
+    if (const auto pid = l->pid(); pid != 0) out.pids.emplace_back(l->name(), pid);
+  return out;
 }
 
 }  // namespace actor_links

@@ -17,6 +17,7 @@
 
 #include "actor_links/actor_link.hpp"
 #include "config/config.hpp"
+#include "observability/actor_port_counters.hpp"
 #include "pool/metrics.hpp"
 #include "pool/worker_pool.hpp"
 #include "sockets/accept_pacing.hpp"
@@ -49,8 +50,8 @@ class actor_listener {
   /// (or refuses them, 503), and answers the others cancelled. `pid`: the actor's, or 0.
   void link_ended(link_end why, std::int64_t pid, std::vector<actor_ledger::taken_back>&& jobs);
 
-  /// Appends the actor connection metric families.
-  void write_metrics(pool::prometheus_writer& w) const;
+  /// The actor port's counters now, for the metrics.
+  observability::actor_port_counters counters() const;
 
  private:
   void do_accept();

@@ -23,7 +23,7 @@ std::uint64_t http_stats::responses(unsigned status) const noexcept {
   return status < max_status ? responses_[status].load(std::memory_order_relaxed) : 0;
 }
 
-void http_stats::write_metrics(pool::prometheus_writer& w, std::size_t open_connections,
+void http_stats::write_metrics(prometheus_writer& w, std::size_t open_connections,
                                std::size_t max_connections) const {
   w.family("poolserver_http_responses_total", "counter", "HTTP responses sent, by status code.");
   for (unsigned code = 100; code < max_status; ++code) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "observability/prometheus_writer.hpp"
 #include "pool/metrics.hpp"
 
 namespace observability {
@@ -55,7 +56,7 @@ class http_stats {
   }
   /// Appends the HTTP metric families; `open_connections` is the server's live count,
   /// `max_connections` the MAX_CONNECTIONS in effect (lowered to fit RLIMIT_NOFILE).
-  void write_metrics(pool::prometheus_writer& w, std::size_t open_connections,
+  void write_metrics(prometheus_writer& w, std::size_t open_connections,
                      std::size_t max_connections) const;
 
  private:

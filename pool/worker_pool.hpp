@@ -110,17 +110,11 @@ class worker_pool {
   /// included), [1 + k] local worker k.
   std::vector<double> throughput(clock::time_point now) const;
 
-  /// Appends the pool's metric families in Prometheus text format.
-  void write_metrics(prometheus_writer& w) const;
-
  private:
   submit_outcome offer(std::span<backend* const> backends, job& j);
   std::vector<std::uint64_t> finished_counts() const;
   /// Counters of the remote backends, live and removed, summed.
   worker_stats remote_totals() const;
-  void write_remote_metrics(
-      prometheus_writer& w,
-      const std::vector<std::pair<std::shared_ptr<remote_backend>, worker_stats>>& remotes) const;
 
   pool_options options_;
   std::vector<std::unique_ptr<worker>> workers_;
@@ -140,5 +134,8 @@ class worker_pool {
   // Finished counts: per local worker, then remote backends together.
   sample_window<std::vector<std::uint64_t>> samples_{throughput_window};
 };
+
+/// Adds the counters (and the gauges: a sum over backends) of `s` to `total`.
+void add_counts(worker_stats& total, const worker_stats& s);
 
 }  // namespace pool

@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
-#include <nlohmann/json.hpp>
 
 #include "server/session.hpp"
 #include "sockets/descriptors.hpp"
@@ -306,127 +305,24 @@ observability::live_window::point server::window_point(pool::clock::time_point n
           stats_.job_time(observability::job_outcome::refused)};
 }
 
+observability::server_view server::view(pool::clock::time_point now) const {
+  return {settings_,
+          pool_,
+          stats_,
+          window_.since(window_point(now)),
+          actors_ ? std::optional(actors_->counters()) : std::nullopt,
+          open_connections(),
+          draining(),
+          now,
+          std::chrono::duration<double>(now - born_).count()};
+}
+
 std::string server::metrics_text() const {
-  std::string out;
-  out.reserve(16 * 1024);
-  pool::prometheus_writer w(out);
-  w.family("poolserver_info", "gauge", "Build and configuration; the value is always 1.");
-  const auto threads = std::to_string(settings_.threads);
-  const auto io_threads = std::to_string(settings_.io_threads);
-  const auto capacity = std::to_string(settings_.queue_capacity);
-  w.sample("poolserver_info",
-           {{"version", POOLSERVER_VERSION},
-            {"strategy", pool::to_string(settings_.strategy)},
-            {"threads", threads},
-            {"io_threads", io_threads},
-            {"queue_capacity", capacity}},
-           std::uint64_t{1});
-  pool_.write_metrics(w);
-  stats_.write_metrics(w, open_connections(), settings_.max_connections);
-  if (actors_) actors_->write_metrics(w);
-  return out;
+  return observability::metrics_text(view(pool::clock::now()));
 }
 
 std::string server::stats_json() const {
-  using json = nlohmann::json;
-  const auto now = pool::clock::now();
-  const auto [local, remotes, total] = pool_.snapshot();
-  const auto rates = pool_.throughput(now);
-  const auto recent = window_.since(window_point(now));
-
-  // One bar of the dashboard: a backend's counters; throughput is null for an actor (the
-  // pool measures actors' throughput together only).
-  json backends = json::array();
-  const auto add_backend = [&](const std::string& name, std::string_view kind,
-                               const pool::worker_stats& s, std::uint64_t capacity,
-                               json throughput) {
-    backends.push_back({{"name", name},
-                        {"kind", kind},
-                        {"queue_depth", s.queue_depth},
-                        {"capacity", capacity},
-                        {"in_flight", s.in_flight},
-                        {"produced", s.produced},
-                        {"consumed", s.consumed},
-                        {"producer_waits", s.producer_waits},
-                        {"consumer_waits", s.consumer_waits},
-                        {"throughput", std::move(throughput)}});
-  };
-  std::string fullest;  // a mailbox at 90% or more, named for the state's reason
-  for (std::size_t k = 0; k < local.size(); ++k) {
-    const auto& s = local[k];
-    const auto name = "worker " + std::to_string(k);
-    add_backend(name, "worker", s, s.capacity, k + 1 < rates.size() ? rates[k + 1] : 0.0);
-    if (fullest.empty() && s.capacity > 0 && s.queue_depth * 10 >= s.capacity * 9)
-      fullest =
-          name + "'s mailbox is " + std::to_string(s.queue_depth * 100 / s.capacity) + "% full";
-  }
-  for (const auto& [r, s] : remotes)
-    add_backend(r->name(), "actor", s, settings_.actor_max_in_flight, nullptr);
-
-  // The state an operator should see first, and why.
-  std::string state = "ok";
-  std::string reason;
-  if (draining()) {
-    state = "draining";
-    reason = "stopping: finishing accepted requests, taking no new connections";
-  } else if (pool_.backend_count() == 0) {
-    state = "no backends";
-    reason = "no local worker and no actor connected: requests are answered 503";
-  } else if (recent.rejected > 0) {
-    state = "overloaded";
-    reason = fmt::format("{} request(s) answered 503 in the last {:.1f} s", recent.rejected,
-                         recent.seconds);
-  } else if (!fullest.empty()) {
-    state = "overloaded";
-    reason = fullest;
-  }
-
-  // Quantiles of what was seen in the window; null when it saw none.
-  const auto quantile = [](const pool::histogram::snapshot& h, double q) -> json {
-    if (h.count() == 0) return nullptr;
-    return pool::quantile(h, q);
-  };
-  const auto open = open_connections();
-  const json out{
-      {"version", POOLSERVER_VERSION},
-      {"uptime_seconds", std::chrono::duration<double>(now - born_).count()},
-      {"state", state},
-      {"reason", reason},
-      {"strategy", pool::to_string(settings_.strategy)},
-      {"backpressure",
-       settings_.backpressure == config::backpressure_policy::wait ? "wait" : "reject"},
-      {"threads", settings_.threads},
-      {"actors", remotes.size()},
-      {"io_threads", settings_.io_threads},
-      {"queue_capacity", settings_.queue_capacity},
-      {"connections", open},
-      {"throughput", rates.empty() ? 0.0 : rates[0]},
-      // Jobs answered 200 apart from those turned away: 503s are fast, and under overload
-      // they would hide how long the accepted jobs take.
-      {"latency",
-       {{"window_seconds", recent.seconds},
-        {"jobs", recent.answered.count()},
-        {"p50", quantile(recent.answered, 0.5)},
-        {"p99", quantile(recent.answered, 0.99)},
-        {"refused", recent.refused.count()},
-        {"refused_p99", quantile(recent.refused, 0.99)}}},
-      {"totals",
-       {{"produced", total.produced},
-        {"consumed", total.consumed},
-        {"producer_waits", total.producer_waits},
-        {"consumer_waits", total.consumer_waits},
-        {"completed", total.completed},
-        {"failed", total.failed},
-        {"cancelled", total.cancelled},
-        {"queue_depth", total.queue_depth},
-        {"in_flight", total.in_flight},
-        {"rejected", pool_.rejections(pool::reject_reason::queue_full) +
-                         pool_.rejections(pool::reject_reason::no_backend) +
-                         pool_.rejections(pool::reject_reason::shutting_down)},
-        {"responses_503", stats_.responses(503)}}},
-      {"backends", std::move(backends)},
-  };
-  return out.dump();
+  return observability::stats_json(view(pool::clock::now()));
 }
 
 }  // namespace server

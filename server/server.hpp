@@ -24,6 +24,7 @@
 #include "config/config.hpp"
 #include "observability/http_stats.hpp"
 #include "observability/live_window.hpp"
+#include "observability/server_pages.hpp"
 #include "pool/worker_pool.hpp"
 #include "server/access_log.hpp"
 #include "server/router.hpp"
@@ -93,6 +94,8 @@ class server {
   void do_sample();
   /// The counters the live window follows, at `now`.
   observability::live_window::point window_point(pool::clock::time_point now) const;
+  /// What /metrics and /stats show, at `now`.
+  observability::server_view view(pool::clock::time_point now) const;
   void wait_signal();
   void begin_drain();
   void on_drain_deadline(const boost::system::error_code& ec);

@@ -1,4 +1,6 @@
 #include "pool/metrics.hpp"
+#include "observability/pool_metrics.hpp"
+#include "observability/prometheus_writer.hpp"
 
 #include <doctest/doctest.h>
 
@@ -24,7 +26,7 @@ TEST_CASE("histogram: observations land in the right bucket - sum in nanoseconds
 
 TEST_CASE("prometheus writer: families, labels with escapes, cumulative histograms") {
   std::string out;
-  pool::prometheus_writer w(out);
+  observability::prometheus_writer w(out);
   w.family("x_total", "counter", "A help line with a \\ and\na newline.");
   w.sample("x_total", {{"a", "q\"uote"}, {"b", "back\\slash\nnl"}}, std::uint64_t{7});
   w.sample("x_total", {}, 1.5);
@@ -53,8 +55,8 @@ TEST_CASE("prometheus writer: families, labels with escapes, cumulative histogra
 TEST_CASE("pool metrics: every family is well formed, per worker and pool-wide") {
   pool::worker_pool p({3, 8, pool::strategy_kind::leastbusy});
   std::string out;
-  pool::prometheus_writer w(out);
-  p.write_metrics(w);
+  observability::prometheus_writer w(out);
+  observability::write_pool_metrics(w, p);
   CHECK(test::format_problems(out) == "");
   for (const char* name : {"jobs_produced_total", "jobs_consumed_total", "producer_waits_total",
                            "consumer_waits_total", "jobs_completed_total", "jobs_failed_total",
