@@ -17,7 +17,7 @@ namespace {
 constexpr std::string_view description =
     "poolserver: an HTTP compute server with a bounded worker pool.\n"
     "Every setting is a flag or an environment variable; a flag overrides the variable.\n"
-    "An empty value counts as unset. Endpoints, metrics and examples: README.md.";
+    "An empty value counts as unset. Settings, endpoints and metrics: docs/ (README.md).";
 
 // The value name --help shows after a flag (--port N): what kind of value it takes.
 std::string value_name(const setting& s) {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# README command 2 (and .ci/run): install what is missing, then build and run the whole
+# README command 2 (and .ci/run): install what is missing, lint the Python (pyflakes3 and
+# py_compile, scripts/lint-python.sh; PYTHON_LINT=0 skips it), then build and run the whole
 # test suite three times: release, AddressSanitizer+UBSan, ThreadSanitizer.
 # PRESETS="release" scripts/test.sh runs a subset. Then the libFuzzer targets, 10 s each
 # (FUZZ_SECONDS=60 for longer, FUZZ_SECONDS=0 to skip). Then the benchmark suite in its
@@ -25,13 +26,15 @@ cd "$(dirname "$0")/.."
 case "${1:-}" in
   "") ;;
   --quick) export PRESETS=release FUZZ_SECONDS=0 BENCH_SMOKE=0 CLUSTER_SMOKE=0 \
-             PROMETHEUS_SMOKE=0 BROWSER_SMOKE=0 DOCKER_SMOKE=0 ;;
+             PROMETHEUS_SMOKE=0 BROWSER_SMOKE=0 DOCKER_SMOKE=0 PYTHON_LINT=0 ;;
   *) echo "usage: scripts/test.sh [--quick]" >&2; exit 2 ;;
 esac
 groups=(test)  # the build, doctest, and the micro-benchmarks' libraries
 [ "${FUZZ_SECONDS:-10}" = 0 ] || groups+=(fuzz)
 [ "${BENCH_SMOKE:-1}" = 0 ] || groups+=(bench)
 scripts/install-deps.sh "${groups[@]}"
+# The Python of tools/, bench/ and scripts/ first: a slip there fails in seconds.
+[ "${PYTHON_LINT:-1}" = 0 ] || scripts/lint-python.sh
 jobs=$(nproc)
 for preset in ${PRESETS:-release asan tsan}; do
   echo "=== $preset: configure and build" >&2
