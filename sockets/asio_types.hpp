@@ -3,7 +3,7 @@
 // actor links: each connection lives on one io_context, run by one thread, so it needs no
 // strand and no type-erased executor.
 
-#include <utility>  // before Asio: see ARCHITECTURE.md, known pitfalls
+#include <utility>  // before Asio: see docs/architecture.md, known pitfalls
 
 #include <boost/asio/basic_stream_socket.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
