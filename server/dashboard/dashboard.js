@@ -8,17 +8,9 @@
   const historySeconds = Math.max(10, Number(params.get("history")) || 300);
   const statsUrl = "stats";  // relative: works behind a proxy that adds a path prefix
 
-  const colors = {
-    queue: '#0969da',
-    inFlight: '#8250df',
-    throughput: '#1a7f37',
-    producer: '#bf5b00',
-    consumer: '#656d76',
-    rejected: '#cf222e',
-    p50: '#0969da',
-    p99: '#cf222e',
-    refused: '#9a6700'
-  };
+  const colors = { queue: "#0969da", inFlight: "#8250df", throughput: "#1a7f37",
+                   producer: "#bf5b00", consumer: "#656d76", rejected: "#cf222e",
+                   p50: "#0969da", p99: "#cf222e", refused: "#9a6700" };
   const $ = (id) => document.getElementById(id);
 
   // The state seen by tests and by curious people: window.poolDashboard.
@@ -63,26 +55,23 @@
     [{ label: "producer waits/s", color: colors.producer },
      { label: "consumer waits/s", color: colors.consumer },
      { label: "503/s", color: colors.rejected }], "per second");
-  dash.charts.latency = lineChart(
-      'latency-chart',
-      [
-        {label: '200 p50', color: colors.p50}, {label: '200 p99', color: colors.p99},
-        {label: '503 p99', color: colors.refused}
-      ],
-      'ms');
+  dash.charts.latency = lineChart("latency-chart",
+    [{ label: "200 p50", color: colors.p50 }, { label: "200 p99", color: colors.p99 },
+     { label: "503 p99", color: colors.refused }], "ms");
 
   $("interval").textContent = interval >= 1000 ? `${interval / 1000} s` : `${interval} ms`;
   $("history").textContent = `${Math.round(historySeconds / 60 * 10) / 10} min`;
 
   // From a million up, 3 significant digits and a suffix (12.3M): a tile stays one line wide.
-  const suffixes = [[1e12, 'T'], [1e9, 'G'], [1e6, 'M']];
+  const suffixes = [[1e12, "T"], [1e9, "G"], [1e6, "M"]];
   const number = (v, digits) => {
-    if (v == null || !isFinite(v)) return '–';
+    if (v == null || !isFinite(v)) return "–";
+    // Rounded first, so that 999,999,999 reads 1G, not 1,000M.
+    const rounded = Number(v.toPrecision(3));
     for (const [scale, suffix] of suffixes)
-      if (Math.abs(v) >= scale)
-        return (v / scale).toLocaleString('en-US', {maximumSignificantDigits: 3}) + suffix;
-    return v.toLocaleString(
-        'en-US', {maximumFractionDigits: digits, minimumFractionDigits: digits});
+      if (Math.abs(rounded) >= scale)
+        return (rounded / scale).toLocaleString("en-US", { maximumSignificantDigits: 3 }) + suffix;
+    return v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
   };
   dash.number = number;  // for the browser test
   const ms = (seconds) => seconds == null ? null : seconds * 1000;
@@ -153,7 +142,8 @@
 
     push(dash.charts.throughput, t, [s.throughput]);
     if (prev) push(dash.charts.waits, t, [producerWaits, consumerWaits, rejected]);
-    push(dash.charts.latency, t, [ms(s.latency.p50), ms(s.latency.p99), ms(s.latency.refused_p99)]);
+    push(dash.charts.latency, t,
+         [ms(s.latency.p50), ms(s.latency.p99), ms(s.latency.refused_p99)]);
     dash.charts.throughput.update();
     dash.charts.waits.update();
     dash.charts.latency.update();

@@ -125,14 +125,19 @@ say(`idle: state ok, bars ${idle.labels[0]}..${idle.labels[15]}, ${idle.labels[1
 // At 1024 px, the largest numbers a long-lived server shows stay inside their tiles.
 await page.setViewportSize({ width: 1024, height: 900 });
 const overflow = await page.evaluate(() => {
-  const shown = window.poolDashboard.number(98765432109876, 0);
+  const { number } = window.poolDashboard;
+  const shown = number(98765432109876, 0);
+  // 3 significant digits from a million up, rounded before the suffix is picked.
+  const samples = [number(999999999, 0), number(1234567, 0), number(999999, 0), number(12.5, 1)];
+  if (samples.join(" ") !== "1G 1.23M 1M 12.5") return { shown, out: [`number(): ${samples}`] };
   const out = [];
   for (const tile of document.querySelectorAll(".tile")) {
     const value = tile.querySelector(".value");
     const before = value.textContent;
     value.textContent = shown;
-    if (tile.scrollWidth > tile.clientWidth || value.getBoundingClientRect().right >
-        tile.getBoundingClientRect().right) out.push(`${tile.textContent} (${tile.scrollWidth} > ${tile.clientWidth})`);
+    const past = value.getBoundingClientRect().right > tile.getBoundingClientRect().right;
+    if (tile.scrollWidth > tile.clientWidth || past)
+      out.push(`${tile.textContent} (${tile.scrollWidth} > ${tile.clientWidth})`);
     value.textContent = before;
   }
   return { shown, out };
