@@ -16,15 +16,15 @@ namespace observability {
 /// What a request was, for the latencies it is counted in.
 enum class request_kind {
   other,      ///< a probe, a page, an error: in the request latency
-  job,        ///< routed to a job: in the request latency and in the job latency
+  job,        ///< made a job by the router: in the request latency and the job latency
   long_poll,  ///< /stats?wait=: held on purpose, so in no latency
 };
 
 /// How a job request was answered.
 enum class job_outcome {
   ok,       ///< 200: the job ran
-  refused,  ///< 503: turned away (full mailboxes, no backend, shutting down)
-  error,    ///< any other status: 4xx, 500, 504
+  refused,  ///< 503: turned away (full mailboxes, no backend, a lost actor's job, shutdown)
+  error,    ///< any other status: 500 (the job failed), 504 (its deadline passed)
 };
 inline constexpr std::array<std::string_view, 3> job_outcome_names{"ok", "refused", "error"};
 

@@ -2,8 +2,9 @@
 // Bounded multi-producer multi-consumer queue of the Vyukov family (the worker mailbox).
 //
 // Not lock-free in the strict sense: a producer preempted between claiming a slot (the
-// ticket's fetch_add) and publishing it (the turn's store) stalls that slot's consumer until
-// it runs again. No lock is taken, and no other producer or consumer waits on it.
+// ticket's fetch_add) and publishing it (the turn's store) stalls the consumer of that slot,
+// and so the mailbox's one worker, until it runs again. No lock is taken: other producers
+// go on filling the slots after it.
 //
 // A ring of slots, each with a "turn" sequence number (the Vyukov / rigtorp design): the
 // ticket `pos` maps to slot `pos % capacity` and round `pos / capacity`; a slot whose turn
