@@ -38,10 +38,12 @@ apt_run() {
   err=$(mktemp)
   while :; do
     rc=0
-    timeout "$limit" "${apt[@]}" -o DPkg::Lock::Timeout="$lock_wait" "$@" </dev/null 2>"$err" ||
+    # The limit covers the work; the wait for dpkg's lock comes on top of it.
+    timeout "$((limit + lock_wait))" "${apt[@]}" -o DPkg::Lock::Timeout="$lock_wait" "$@" \
+      </dev/null 2>"$err" ||
       rc=$?
     cat "$err" >&2
-    if [ "$rc" != 0 ] && grep -q -e 'Could not get lock' -e 'Unable to lock' "$err" &&
+    if [ "$rc" != 0 ] && grep -q -e 'Could not get lock' -e 'is held by process' "$err" &&
       [ "$(date +%s)" -lt "$deadline" ]; then
       echo "apt-install: another apt or dpkg holds its lock; trying again in 5 s" >&2
       sleep 5
