@@ -31,7 +31,7 @@ COPY --from=build /src/build/release/server/poolserver /usr/local/bin/poolserver
 # The remote actor too: docker run --entrypoint poolactor poolserver HOST:PORT
 COPY --from=build /src/build/release/actor/poolactor /usr/local/bin/poolactor
 USER poolserver
-# Configured by the same environment variables as everywhere (see README). poolserver is
+# Configured by the same environment variables as everywhere (docs/configuration.md). poolserver is
 # PID 1: on `docker stop` (SIGTERM) it drains and exits 0, well within the 10 s grace.
 ENV PORT=1337 HOST=0.0.0.0
 EXPOSE 1337

@@ -14,7 +14,7 @@ namespace pool {
 
 enum class strategy_kind { roundrobin, random, leastbusy, p2c };
 
-/// Every strategy with its configuration name, in the order the README lists them.
+/// Every strategy with its configuration name, in the order docs/configuration.md lists them.
 inline constexpr std::array<std::pair<strategy_kind, std::string_view>, 4> strategy_names{{
     {strategy_kind::roundrobin, "roundrobin"},
     {strategy_kind::random, "random"},

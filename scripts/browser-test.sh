@@ -7,7 +7,7 @@
 #
 #   scripts/browser-test.sh                          # the checks; the screenshot is thrown away
 #   scripts/browser-test.sh --screenshot FILE        # keep the screenshot taken under load
-#   scripts/browser-test.sh --screenshot docs/dashboard.png   # the README's picture
+#   scripts/browser-test.sh --screenshot docs/dashboard.png   # docs/dashboard.md's picture
 #
 # Installs chromium and nodejs (apt-get, non-interactive; Debian 12's Node.js 18 is enough)
 # if missing, then playwright-core at the version tests/browser/package-lock.json pins (npm
