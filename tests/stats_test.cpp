@@ -45,9 +45,10 @@ TEST_CASE("quantile: interpolates within the bucket, like histogram_quantile()")
 TEST_CASE("live window: the change over the last few seconds, from samples") {
   observability::live_window w;
   const auto t0 = pool::clock::now();
-  pool::histogram h;
+  pool::histogram h;  // jobs answered 200
+  pool::histogram r;  // jobs answered 503
   const auto at = [&](std::chrono::milliseconds after, std::uint64_t rejected) {
-    return observability::live_window::point{t0 + after, h.read(), rejected};
+    return observability::live_window::point{t0 + after, h.read(), rejected, r.read()};
   };
   // Before any sample: everything so far, over no time.
   h.observe(1ms);
@@ -60,10 +61,12 @@ TEST_CASE("live window: the change over the last few seconds, from samples") {
   for (int i = 0; i < 3; ++i) h.observe(1ms);
   w.sample(at(3000ms, 5));
   h.observe(1ms);
+  r.observe(10us);
   d = w.since(at(4000ms, 6));
   CHECK(d.seconds == doctest::Approx(4.0));
   CHECK(d.answered.count() == 4);
   CHECK(d.rejected == 4);
+  CHECK(d.refused.count() == 1);
 
   // Once a sample is `span` old, the ones before it drop out of the window.
   w.sample(at(5000ms, 6));
@@ -72,6 +75,7 @@ TEST_CASE("live window: the change over the last few seconds, from samples") {
   CHECK(d.seconds == doctest::Approx(6.0));  // from the 3000 ms sample
   CHECK(d.answered.count() == 1);
   CHECK(d.rejected == 1);
+  CHECK(d.refused.count() == 1);  // observed after the 3000 ms sample
 }
 
 TEST_CASE("stats: /stats is one JSON object with the pool, its backends and its state") {
