@@ -55,10 +55,22 @@ void write_remote_metrics(
 
 }  // namespace
 
-void write_pool_metrics(prometheus_writer& w, const pool::worker_pool& pool) {
-  const auto now = pool::clock::now();
-  const auto [stats, remotes, total] = pool.snapshot();
-  const auto rates = pool.throughput(now);
+pool_view view_of(const pool::worker_pool& pool, pool::clock::time_point now) {
+  pool_view v;
+  v.counters = pool.snapshot();
+  v.throughput = pool.throughput(now);
+  for (const auto r : {pool::reject_reason::queue_full, pool::reject_reason::shutting_down,
+                       pool::reject_reason::no_backend})
+    v.rejections[static_cast<std::size_t>(r)] = pool.rejections(r);
+  v.redispatches = pool.redispatches();
+  v.backends = pool.backend_count();
+  v.takes_remotes = pool.options().remotes;
+  return v;
+}
+
+void write_pool_metrics(prometheus_writer& w, const pool_view& pool) {
+  const auto& [stats, remotes, total] = pool.counters;
+  const auto& rates = pool.throughput;
   std::vector<std::string> ids;
   for (std::size_t k = 0; k < stats.size(); ++k) ids.push_back(std::to_string(k));
 
@@ -93,7 +105,7 @@ void write_pool_metrics(prometheus_writer& w, const pool::worker_pool& pool) {
     for (std::size_t k = 0; k < stats.size(); ++k)
       w.sample(worker_name, {{"worker", ids[k]}}, stats[k].*q.field);
   }
-  if (pool.options().remotes) write_remote_metrics(w, remotes);
+  if (pool.takes_remotes) write_remote_metrics(w, remotes);
 
   w.family("poolserver_throughput_jobs_per_second", "gauge",
            "Jobs finished per second over the last few seconds. Whole pool.");
@@ -120,15 +132,15 @@ void write_pool_metrics(prometheus_writer& w, const pool::worker_pool& pool) {
 
   w.family("poolserver_redispatches_total", "counter",
            "Jobs whose chosen mailbox was full and that another worker took.");
-  w.sample("poolserver_redispatches_total", {}, pool.redispatches());
+  w.sample("poolserver_redispatches_total", {}, pool.redispatches);
 
   w.family("poolserver_rejections_total", "counter", "Jobs turned away, by reason.");
   w.sample("poolserver_rejections_total", {{"reason", "queue_full"}},
-           pool.rejections(pool::reject_reason::queue_full));
+           pool.rejected(pool::reject_reason::queue_full));
   w.sample("poolserver_rejections_total", {{"reason", "shutting_down"}},
-           pool.rejections(pool::reject_reason::shutting_down));
+           pool.rejected(pool::reject_reason::shutting_down));
   w.sample("poolserver_rejections_total", {{"reason", "no_backend"}},
-           pool.rejections(pool::reject_reason::no_backend));
+           pool.rejected(pool::reject_reason::no_backend));
 
   pool::worker_stats local_total;  // the histograms are of local mailboxes and workers only
   for (const auto& st : stats) pool::add_counts(local_total, st);

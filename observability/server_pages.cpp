@@ -63,8 +63,8 @@ std::string metrics_text(const server_view& v) {
 
 std::string stats_json(const server_view& v) {
   using json = nlohmann::json;
-  const auto [local, remotes, total] = v.pool.snapshot();
-  const auto rates = v.pool.throughput(v.now);
+  const auto& [local, remotes, total] = v.pool.counters;
+  const auto& rates = v.pool.throughput;
   const auto& recent = v.recent;
 
   // One bar of the dashboard: a backend's counters; throughput is null for an actor (the
@@ -102,7 +102,7 @@ std::string stats_json(const server_view& v) {
   if (v.draining) {
     state = "draining";
     reason = "stopping: finishing accepted requests, taking no new connections";
-  } else if (v.pool.backend_count() == 0) {
+  } else if (v.pool.backends == 0) {
     state = "no backends";
     reason = "no local worker and no actor connected: requests are answered 503";
   } else if (recent.rejected > 0) {
@@ -153,9 +153,9 @@ std::string stats_json(const server_view& v) {
         {"cancelled", total.cancelled},
         {"queue_depth", total.queue_depth},
         {"in_flight", total.in_flight},
-        {"rejected", v.pool.rejections(pool::reject_reason::queue_full) +
-                         v.pool.rejections(pool::reject_reason::no_backend) +
-                         v.pool.rejections(pool::reject_reason::shutting_down)},
+        {"rejected", v.pool.rejected(pool::reject_reason::queue_full) +
+                         v.pool.rejected(pool::reject_reason::no_backend) +
+                         v.pool.rejected(pool::reject_reason::shutting_down)},
         {"responses_503", v.http.responses(503)}}},
       {"backends", std::move(backends)},
   };

@@ -11,21 +11,22 @@
 #include "observability/actor_port_counters.hpp"
 #include "observability/http_stats.hpp"
 #include "observability/live_window.hpp"
+#include "observability/pool_metrics.hpp"
 #include "pool/job_clock.hpp"
 #include "pool/worker_pool.hpp"
 
 namespace observability {
 
-/// What the pages show, read by the server when a page is asked for.
+/// What the pages show: the pool, the live window and the actor port read at one moment,
+/// when a page is asked for; the HTTP counters read as the page renders.
 struct server_view {
   const config::settings& settings;  ///< the effective settings (MAX_CONNECTIONS fitted)
-  const pool::worker_pool& pool;
-  const http_stats& http;
+  pool_view pool;                    ///< the pool's counters, throughput and rejections
+  const http_stats& http;            ///< read as the page renders
   live_window::delta recent;                  ///< the last few seconds
   std::optional<actor_port_counters> actors;  ///< when ACTOR_PORT is set
   std::size_t open_connections = 0;
   bool draining = false;
-  pool::clock::time_point now;
   double uptime_seconds = 0;
 };
 

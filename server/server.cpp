@@ -307,13 +307,12 @@ observability::live_window::point server::window_point(pool::clock::time_point n
 
 observability::server_view server::view(pool::clock::time_point now) const {
   return {settings_,
-          pool_,
+          observability::view_of(pool_, now),
           stats_,
           window_.since(window_point(now)),
           actors_ ? std::optional(actors_->counters()) : std::nullopt,
           open_connections(),
           draining(),
-          now,
           std::chrono::duration<double>(now - born_).count()};
 }
 

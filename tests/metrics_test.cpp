@@ -56,7 +56,7 @@ TEST_CASE("pool metrics: every family is well formed, per worker and pool-wide")
   pool::worker_pool p({3, 8, pool::strategy_kind::leastbusy});
   std::string out;
   observability::prometheus_writer w(out);
-  observability::write_pool_metrics(w, p);
+  observability::write_pool_metrics(w, observability::view_of(p, pool::clock::now()));
   CHECK(test::format_problems(out) == "");
   for (const char* name : {"jobs_produced_total", "jobs_consumed_total", "producer_waits_total",
                            "consumer_waits_total", "jobs_completed_total", "jobs_failed_total",
