@@ -14,9 +14,16 @@ void http_stats::record(unsigned status, std::chrono::nanoseconds request_time,
                         request_kind kind) noexcept {
   if (status < max_status) pool::shared_add(responses_[status]);
   if (kind == request_kind::long_poll) return;  // its time is what the client asked to wait
-  request_time_.observe(request_time);
   if (kind == request_kind::job)
     job_time_[static_cast<std::size_t>(outcome_of(status))].observe(request_time);
+  else
+    other_time_.observe(request_time);
+}
+
+pool::histogram::snapshot http_stats::request_time() const noexcept {
+  auto all = other_time_.read();
+  for (const auto& h : job_time_) all += h.read();
+  return all;
 }
 
 std::uint64_t http_stats::responses(unsigned status) const noexcept {
@@ -50,7 +57,7 @@ void http_stats::write_metrics(prometheus_writer& w, std::size_t open_connection
   w.family("poolserver_request_seconds", "histogram",
            "Whole-request time: request read until its response was handed to the socket. "
            "Long polls (/stats?wait=) are not counted: they wait on purpose.");
-  w.histogram("poolserver_request_seconds", {}, request_time_.read());
+  w.histogram("poolserver_request_seconds", {}, request_time());
   w.family("poolserver_job_request_seconds", "histogram",
            "Whole-request time of job requests, by outcome (ok: 200; refused: 503, turned "
            "away at admission or by shutdown; error: any other status).");

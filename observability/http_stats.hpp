@@ -48,8 +48,9 @@ class http_stats {
   }
   /// Responses sent so far with this status.
   std::uint64_t responses(unsigned status) const noexcept;
-  /// Whole-request times so far (long polls excluded).
-  pool::histogram::snapshot request_time() const noexcept { return request_time_.read(); }
+  /// Whole-request times so far (long polls excluded): the other requests' and the job
+  /// requests' together.
+  pool::histogram::snapshot request_time() const noexcept;
   /// Whole-request times of job requests so far, answered with `o`.
   pool::histogram::snapshot job_time(job_outcome o) const noexcept {
     return job_time_[static_cast<std::size_t>(o)].read();
@@ -65,7 +66,9 @@ class http_stats {
   std::atomic<std::uint64_t> connections_accepted_{0};
   std::atomic<std::uint64_t> connections_rejected_{0};
   std::atomic<std::uint64_t> handler_errors_{0};
-  pool::histogram request_time_{/*shared=*/true};  // every IO thread records here
+  // Each request is timed once, in the histogram of its kind (every IO thread records here);
+  // poolserver_request_seconds is their sum, made when read.
+  pool::histogram other_time_{/*shared=*/true};
   std::array<pool::histogram, job_outcome_names.size()> job_time_{
       pool::histogram{true}, pool::histogram{true}, pool::histogram{true}};
 };
