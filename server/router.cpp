@@ -336,7 +336,6 @@ namespace {
 
 // What a route's handler sees of a request.
 struct matched {
-  std::string_view method;
   std::string_view path;
   std::string_view query;
   std::string_view body;
@@ -358,19 +357,19 @@ struct route_entry {
   route_result (*handle)(const matched&, const router_context&);
 };
 
-route_result default_job(std::string_view n_text, const router_context& ctx) {
+// The default kind's job for n (GET / and GET /<n>), or 404 when the registry has none.
+route_result default_job(std::optional<std::uint64_t> n, std::string_view n_text,
+                         const router_context& ctx) {
   std::string_view kind;
   const auto* fn = ctx.registry.find(ctx.registry.default_kind(), kind);
   if (!fn) return error_reply(404, "no default job kind: use /<kind>?n=<n>");
+  if (n) return job_call{kind, fn, *n, false, nullptr};
   return job_route(kind, fn, n_text, ctx);
 }
 
 route_result random_job(const matched&, const router_context& ctx) {
-  std::string_view kind;
-  const auto* fn = ctx.registry.find(ctx.registry.default_kind(), kind);
-  if (!fn) return error_reply(404, "no default job kind: use /<kind>?n=<n>");
   const std::uint64_t bound = std::min(random_n_bound, ctx.max_n + 1);
-  return job_call{kind, fn, pool::random_index(static_cast<std::size_t>(bound)), false, nullptr};
+  return default_job(pool::random_index(static_cast<std::size_t>(bound)), {}, ctx);
 }
 
 route_result stats(const matched& m, const router_context&) {
@@ -386,7 +385,7 @@ route_result stats(const matched& m, const router_context&) {
 }
 
 route_result numbered_job(const matched& m, const router_context& ctx) {
-  return default_job(m.path.substr(1), ctx);
+  return default_job(std::nullopt, m.path.substr(1), ctx);
 }
 
 route_result rpc(const matched& m, const router_context& ctx) {
@@ -461,7 +460,7 @@ route_result route(const request_view& req, const router_context& ctx) {
     const bool allowed =
         r.allow == get_head ? req.method == "GET" || req.method == "HEAD" : req.method == r.allow;
     if (!allowed) return method_not_allowed(r.allow);
-    return r.handle({req.method, resource.path, resource.query, req.body}, ctx);
+    return r.handle({resource.path, resource.query, req.body}, ctx);
   }
   static const std::string help = route_help();
   return error_reply(404, "no route for " + echo(resource.path) + "; try " + help);
