@@ -59,6 +59,13 @@ std::optional<std::int64_t> parse_int(std::string_view s) {
   return v;
 }
 
+// The integer `text` spells, if it is from lo to hi.
+std::optional<std::int64_t> in_bounds(const std::string& text, std::int64_t lo, std::int64_t hi) {
+  const auto v = parse_int(text);
+  if (!v || *v < lo || *v > hi) return std::nullopt;
+  return v;
+}
+
 // The type of the settings member that Member points to.
 template <auto Member>
 using member_type = std::remove_cvref_t<decltype(std::declval<settings&>().*Member)>;
@@ -107,10 +114,9 @@ setting integer(std::string_view env, std::string_view meaning, std::string_view
   d.lo = Lo;
   d.hi = Hi;
   d.parse = [](settings& s, const std::string& text, unsigned) {
-    const auto v = parse_int(text);
-    if (!v || *v < Lo || *v > Hi) return false;
-    s.*Member = static_cast<number>(*v);
-    return true;
+    const auto v = in_bounds(text, Lo, Hi);
+    if (v) s.*Member = static_cast<number>(*v);
+    return v.has_value();
   };
   d.format = [](const settings& s) { return number_text(s.*Member); };
   return d;
@@ -126,10 +132,9 @@ setting milliseconds(std::string_view env, std::string_view meaning) {
   d.lo = Lo;
   d.hi = Hi;
   d.parse = [](settings& s, const std::string& text, unsigned) {
-    const auto v = parse_int(text);
-    if (!v || *v < Lo || *v > Hi) return false;
-    s.*Member = std::chrono::milliseconds(*v);
-    return true;
+    const auto v = in_bounds(text, Lo, Hi);
+    if (v) s.*Member = std::chrono::milliseconds(*v);
+    return v.has_value();
   };
   d.format = [](const settings& s) { return std::to_string((s.*Member).count()); };
   return d;
@@ -147,9 +152,8 @@ setting power_of_two(std::string_view env, std::string_view meaning) {
   d.lo = Lo;
   d.hi = Hi;
   d.parse = [](settings& s, const std::string& text, unsigned) {
-    const auto v = parse_int(text);
-    if (!v || *v < Lo || *v > Hi || !std::has_single_bit(static_cast<std::uint64_t>(*v)))
-      return false;
+    const auto v = in_bounds(text, Lo, Hi);
+    if (!v || !std::has_single_bit(static_cast<std::uint64_t>(*v))) return false;
     s.*Member = static_cast<number>(*v);
     return true;
   };
@@ -216,8 +220,8 @@ setting threads(std::string_view meaning) {
       s.threads = 0;  // a pure dispatcher: every job goes to a remote actor
       return true;
     }
-    const auto v = parse_int(text);
-    if (!v || *v < -max_threads || *v > max_threads) return false;
+    const auto v = in_bounds(text, -max_threads, max_threads);
+    if (!v) return false;
     const std::int64_t n = *v > 0 ? *v : std::max<std::int64_t>(1, std::int64_t{cores} + *v);
     s.threads = static_cast<std::size_t>(n);
     return true;
