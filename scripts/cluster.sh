@@ -20,7 +20,7 @@
 # machine), DRAIN_TIMEOUT_MS (default 10000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib.sh  # stop_groups, show_logs
+. scripts/lib.sh  # install_commands, stop_groups, show_logs
 
 usage() { echo "usage: scripts/cluster.sh [--quick] [--out FILE]"; }
 quick=0
@@ -44,16 +44,7 @@ say() { echo "[cluster] $*" >&2; }
 fail() { echo "cluster: FAILED: $*" >&2; exit 1; }
 
 # --- what it needs -------------------------------------------------------------------------
-install_missing() {
-  local missing=()
-  command -v haproxy >/dev/null || missing+=(haproxy)
-  command -v wrk >/dev/null || missing+=(wrk)
-  command -v python3 >/dev/null || missing+=(python3)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  say "installing: ${missing[*]}"
-  scripts/apt-install.sh "${missing[@]}" || fail "could not install ${missing[*]}"
-}
-install_missing
+install_commands haproxy wrk python3 || fail "could not install what it needs (above)"
 
 bin=build/release/server/poolserver
 if [ ! -x "$bin" ]; then

@@ -13,15 +13,8 @@ cd "$(dirname "$0")/.."
 say() { echo "[lint-python] $*" >&2; }
 fail() { echo "lint-python: FAILED: $*" >&2; exit 1; }
 
-install_missing() {
-  local missing=()
-  command -v pyflakes3 >/dev/null || missing+=(pyflakes3)
-  command -v python3 >/dev/null || missing+=(python3)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  say "installing: ${missing[*]}"
-  scripts/apt-install.sh "${missing[@]}" || fail "could not install ${missing[*]}"
-}
-install_missing
+. scripts/lib.sh  # install_commands
+install_commands pyflakes3 python3 || fail "could not install what it needs (above)"
 
 mapfile -t files < <(git ls-files -- '*.py')
 [ ${#files[@]} -gt 0 ] || fail "git lists no *.py file"

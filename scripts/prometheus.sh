@@ -26,7 +26,7 @@
 # Environment: REQUESTS (default 37), DEADLINE (default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib.sh  # stop_groups, show_logs
+. scripts/lib.sh  # install_commands, stop_groups, show_logs
 
 usage() { echo "usage: scripts/prometheus.sh [--help]   (environment: REQUESTS, DEADLINE)"; }
 while [ $# -gt 0 ]; do
@@ -44,19 +44,9 @@ say() { echo "[prometheus] $*" >&2; }
 fail() { echo "prometheus: FAILED: $*" >&2; exit 1; }
 
 # --- what it needs -------------------------------------------------------------------------
-install_missing() {
-  local missing=()
-  { command -v prometheus && command -v promtool; } >/dev/null || missing+=(prometheus)
-  command -v python3 >/dev/null || missing+=(python3)
-  command -v curl >/dev/null || missing+=(curl)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  say "installing: ${missing[*]}"
-  # (the package's own service, on :9090, is kept from starting: scripts/apt-install.sh)
-  scripts/apt-install.sh "${missing[@]}" || fail "could not install ${missing[*]}"
-  { command -v prometheus && command -v promtool; } >/dev/null ||
-    fail "the prometheus package did not install prometheus and promtool"
-}
-install_missing
+# (the package's own service, on :9090, is kept from starting: scripts/apt-install.sh)
+install_commands prometheus:prometheus,promtool python3 curl ||
+  fail "could not install what it needs (above)"
 
 bin=build/release/server/poolserver
 if [ ! -x "$bin" ]; then
