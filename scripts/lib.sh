@@ -13,7 +13,6 @@ install_commands() {
     done
   done
   [ ${#missing[@]} -eq 0 ] && return 0
-  echo "installing: ${missing[*]}" >&2
   scripts/apt-install.sh "${missing[@]}" || { echo "could not install ${missing[*]}" >&2; return 1; }
   for spec in "$@"; do
     for cmd in $(commands_of "$spec"); do
