@@ -152,6 +152,7 @@ void client::run_job(std::uint64_t id, std::string_view method, std::uint64_t n)
     case pool::submit_status::accepted:
       return;
     case pool::submit_status::full:
+    case pool::submit_status::shed:  // the actor's pool admits what fits (no ADMISSION here)
       append_error(outgoing_, id, "actor overloaded: its local mailboxes are full");
       return flush();
     case pool::submit_status::closed:

@@ -138,6 +138,7 @@ void actor_listener::link_ended(link_end why, std::int64_t pid,
         break;
       case pool::submit_status::full:
       case pool::submit_status::empty:
+      case pool::submit_status::shed:  // no backend would start it in time
         refused_.fetch_add(1, std::memory_order_relaxed);
         r.status = pool::job_status::refused;
         r.error = "the actor running the job was lost and no other backend had room for it";

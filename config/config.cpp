@@ -36,6 +36,8 @@ constexpr std::pair<std::string_view, log_style> log_formats[] = {{"text", log_s
                                                                   {"json", log_style::json}};
 constexpr std::pair<std::string_view, backpressure_policy> policies[] = {
     {"reject", backpressure_policy::reject}, {"wait", backpressure_policy::wait}};
+constexpr std::pair<std::string_view, pool::admission_mode> admissions[] = {
+    {"adaptive", pool::admission_mode::adaptive}, {"static", pool::admission_mode::fixed}};
 constexpr std::pair<std::string_view, bool> switches[] = {{"0", false}, {"1", true}};
 
 // STRATEGY names, taken from pool's list so that a new strategy needs no change here.
@@ -274,6 +276,12 @@ std::vector<setting> make_table() {
           "BACKPRESSURE", "when the chosen mailbox is full: 503 at once, or wait for room"),
       milliseconds<&s::queue_timeout, 0>(
           "QUEUE_TIMEOUT_MS", "with BACKPRESSURE=wait, the longest wait for room before 503"),
+      choice<&s::admission, admissions>(
+          "ADMISSION", "adaptive: refuse at once what would wait too long; static: a full mailbox"),
+      milliseconds<&s::admission_target, 1>(
+          "ADMISSION_TARGET_MS", "adaptive: the least queue wait aimed at (it follows run times)"),
+      milliseconds<&s::admission_interval, 1>(
+          "ADMISSION_INTERVAL_MS", "adaptive: a standing queue this long is overload (CoDel)"),
       integer<&s::max_connections, 1, 1'000'000>(
           "MAX_CONNECTIONS", "open connections; one more is answered 503 and closed"),
       milliseconds<&s::idle_timeout, 1>("IDLE_TIMEOUT_MS",

@@ -15,6 +15,7 @@
 
 #include <spdlog/common.h>
 
+#include "pool/admission.hpp"
 #include "pool/strategy.hpp"
 
 namespace config {
@@ -59,6 +60,9 @@ struct settings {
   std::chrono::milliseconds request_timeout{30'000};  ///< REQUEST_TIMEOUT_MS: job deadline → 504
   backpressure_policy backpressure = backpressure_policy::reject;  ///< BACKPRESSURE
   std::chrono::milliseconds queue_timeout{1'000};    ///< QUEUE_TIMEOUT_MS: longest wait for room
+  pool::admission_mode admission = pool::admission_mode::adaptive;  ///< ADMISSION
+  std::chrono::milliseconds admission_target{5};      ///< ADMISSION_TARGET_MS: the target's floor
+  std::chrono::milliseconds admission_interval{100};  ///< ADMISSION_INTERVAL_MS: CoDel's interval
   std::size_t max_connections = 10'000;              ///< MAX_CONNECTIONS open at once
   std::chrono::milliseconds idle_timeout{30'000};    ///< IDLE_TIMEOUT_MS: keep-alive idle limit
   std::chrono::milliseconds header_timeout{10'000};  ///< HEADER_TIMEOUT_MS: to receive a request

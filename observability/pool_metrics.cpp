@@ -1,5 +1,6 @@
 #include "observability/pool_metrics.hpp"
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <utility>
@@ -65,6 +66,14 @@ pool_view view_of(const pool::worker_pool& pool, pool::clock::time_point now) {
   v.redispatches = pool.redispatches();
   v.backends = pool.backend_count();
   v.takes_remotes = pool.options().remotes;
+  v.admission = pool.options().admission.mode;
+  v.target = pool.admission_target();
+  for (std::size_t r = 0; r < pool::shed_reason_names.size(); ++r)
+    for (std::size_t p = 0; p < pool::priority_names.size(); ++p)
+      v.sheds[r][p] =
+          static_cast<pool::shed_reason>(r) == pool::shed_reason::sojourn
+              ? v.counters.total.shed_by_priority[p]
+              : pool.sheds(static_cast<pool::shed_reason>(r), static_cast<pool::priority>(p));
   return v;
 }
 
@@ -142,11 +151,33 @@ void write_pool_metrics(prometheus_writer& w, const pool_view& pool) {
   w.sample("poolserver_rejections_total", {{"reason", "no_backend"}},
            pool.rejected(pool::reject_reason::no_backend));
 
+  w.family("poolserver_shed_total", "counter",
+           "Jobs refused at admission (queue_delay: predicted wait over its class's limit; "
+           "deadline: would not start before its client's deadline; fair_share: its client "
+           "holds more than its share of a congested pool) or shed from a mailbox (sojourn), "
+           "by reason and priority. Each was answered 503 at once.");
+  for (std::size_t r = 0; r < pool::shed_reason_names.size(); ++r)
+    for (std::size_t p = 0; p < pool::priority_names.size(); ++p)
+      w.sample("poolserver_shed_total",
+               {{"reason", pool::shed_reason_names[r]}, {"priority", pool::priority_names[p]}},
+               pool.sheds[r][p]);
+  w.family("poolserver_admission_target_seconds", "gauge",
+           "The queue wait admission aims at now: the local workers' recent longest run, at "
+           "least ADMISSION_TARGET_MS (their mean); 0 with ADMISSION=static.");
+  w.sample("poolserver_admission_target_seconds", {},
+           std::chrono::duration<double>(pool.target).count());
+
   pool::worker_stats local_total;  // the histograms are of local mailboxes and workers only
   for (const auto& st : stats) pool::add_counts(local_total, st);
   w.family("poolserver_queue_wait_seconds", "histogram",
            "Time from a job's acceptance into a mailbox until a worker took it out.");
   w.histogram("poolserver_queue_wait_seconds", {}, local_total.queue_wait);
+  w.family("poolserver_priority_queue_wait_seconds", "histogram",
+           "Time from a job's acceptance into a mailbox until a worker took it out, by "
+           "priority.");
+  for (std::size_t p = 0; p < pool::priority_names.size(); ++p)
+    w.histogram("poolserver_priority_queue_wait_seconds", {{"priority", pool::priority_names[p]}},
+                local_total.queue_wait_by_priority[p]);
   w.family("poolserver_run_seconds", "histogram", "Time a local worker spent running a job.");
   w.histogram("poolserver_run_seconds", {}, local_total.run_time);
 }

@@ -21,6 +21,20 @@ struct pool_view {
   std::uint64_t redispatches = 0;
   std::size_t backends = 0;    ///< local workers plus remote backends now
   bool takes_remotes = false;  ///< remote actors may join (ACTOR_PORT is set)
+  /// Admission (pool/admission.hpp): its mode, the target now (the local workers' mean), and
+  /// jobs refused or shed by [shed_reason][priority] (sojourn: taken out of a mailbox).
+  pool::admission_mode admission = pool::admission_mode::fixed;
+  pool::clock::duration target{};
+  std::array<std::array<std::uint64_t, pool::priority_names.size()>, pool::shed_reason_names.size()>
+      sheds{};
+
+  /// Every job refused or shed by admission, of any reason and priority.
+  std::uint64_t shed_total() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& by_priority : sheds)
+      for (const auto c : by_priority) n += c;
+    return n;
+  }
 
   std::uint64_t rejected(pool::reject_reason r) const noexcept {
     return rejections[static_cast<std::size_t>(r)];

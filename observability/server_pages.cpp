@@ -1,5 +1,6 @@
 #include "observability/server_pages.hpp"
 
+#include <chrono>
 #include <string>
 
 #include <fmt/format.h>
@@ -105,6 +106,13 @@ std::string stats_json(const server_view& v) {
   } else if (v.pool.backends == 0) {
     state = "no backends";
     reason = "no local worker and no actor connected: requests are answered 503";
+  } else if (recent.rejected > 0 && v.pool.admission == pool::admission_mode::adaptive) {
+    state = "shedding";
+    reason = fmt::format(
+        "{} request(s) answered 503 in the last {:.1f} s: admission refuses what would wait "
+        "over its target ({:.1f} ms)",
+        recent.rejected, recent.seconds,
+        std::chrono::duration<double, std::milli>(v.pool.target).count());
   } else if (recent.rejected > 0) {
     state = "overloaded";
     reason = fmt::format("{} request(s) answered 503 in the last {:.1f} s", recent.rejected,
@@ -119,6 +127,26 @@ std::string stats_json(const server_view& v) {
     if (h.count() == 0) return nullptr;
     return pool::quantile(h, q);
   };
+
+  // Admission: its mode and target, and what it refused or shed, by reason and by priority.
+  json by_reason = json::object();
+  json by_priority = json::object();
+  for (std::size_t r = 0; r < pool::shed_reason_names.size(); ++r) {
+    std::uint64_t n = 0;
+    for (const auto c : v.pool.sheds[r]) n += c;
+    by_reason[std::string(pool::shed_reason_names[r])] = n;
+  }
+  for (std::size_t p = 0; p < pool::priority_names.size(); ++p) {
+    std::uint64_t n = 0;
+    for (const auto& row : v.pool.sheds) n += row[p];
+    by_priority[std::string(pool::priority_names[p])] = n;
+  }
+  json admission{
+      {"mode", v.pool.admission == pool::admission_mode::adaptive ? "adaptive" : "static"},
+      {"target_ms", std::chrono::duration<double, std::milli>(v.pool.target).count()},
+      {"shed", v.pool.shed_total()},
+      {"shed_by_reason", std::move(by_reason)},
+      {"shed_by_priority", std::move(by_priority)}};
 
   const json out{
       {"version", POOLSERVER_VERSION},
@@ -155,8 +183,9 @@ std::string stats_json(const server_view& v) {
         {"in_flight", total.in_flight},
         {"rejected", v.pool.rejected(pool::reject_reason::queue_full) +
                          v.pool.rejected(pool::reject_reason::no_backend) +
-                         v.pool.rejected(pool::reject_reason::shutting_down)},
+                         v.pool.rejected(pool::reject_reason::shutting_down) + v.pool.shed_total()},
         {"responses_503", v.http.responses(503)}}},
+      {"admission", std::move(admission)},
       {"backends", std::move(backends)},
   };
   return out.dump();

@@ -3,6 +3,7 @@
 // now, a remote actor connection later. Strategies see only this interface.
 
 #include <cstddef>
+#include <optional>
 
 #include "pool/job.hpp"
 
@@ -17,6 +18,13 @@ class backend {
   virtual bool try_submit(job& j) = 0;
   /// Jobs accepted and not yet finished (queued + running).
   virtual std::size_t in_flight() const = 0;
+  /// How long a job of class `p` taken now would wait before it starts, as far as the
+  /// backend can tell; nothing when it cannot (admission then leaves it to try_submit).
+  virtual std::optional<clock::duration> predicted_wait(priority, clock::time_point) const {
+    return std::nullopt;
+  }
+  /// The queue wait this backend aims to keep below (pool/admission.hpp).
+  virtual clock::duration target() const { return clock::duration::zero(); }
 };
 
 }  // namespace pool

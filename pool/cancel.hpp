@@ -13,11 +13,13 @@ namespace pool {
 
 /// Why a job stopped early. actor_lost is never a token's: it ends the attempt of a job whose
 /// actor was removed while holding it (the job itself runs again elsewhere, or is refused).
-enum class stop_reason : std::uint8_t { none, deadline, client_gone, shutdown, actor_lost };
+/// shed is never a token's either: a worker took the job out of its mailbox after it waited
+/// far longer than admission allowed for, and answered it 503 without running it.
+enum class stop_reason : std::uint8_t { none, deadline, client_gone, shutdown, actor_lost, shed };
 
 /// Names as they appear in metrics, by stop_reason value.
-inline constexpr std::array<std::string_view, 5> stop_reason_names{
-    "none", "deadline", "client_gone", "shutdown", "actor_lost"};
+inline constexpr std::array<std::string_view, 6> stop_reason_names{
+    "none", "deadline", "client_gone", "shutdown", "actor_lost", "shed"};
 
 class cancel_token {
  public:

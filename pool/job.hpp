@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "pool/admission.hpp"
 #include "pool/cancel.hpp"
 #include "pool/job_clock.hpp"
 
@@ -51,6 +52,10 @@ struct job {
   std::uint64_t arg = 0;    ///< its argument n
   std::function<void(job_result&&)> done;
   std::shared_ptr<cancel_token> token;  ///< null: never cancelled, no deadline
+  priority prio = priority::normal;     ///< its class at admission (pool/admission.hpp)
+  bool over_share = false;              ///< its client holds more than its share of the pool
+  cost_model* cost = nullptr;           ///< its kind's run times (null: not predicted)
+  clock::duration predicted{};          ///< its predicted run time, set at admission
   clock::time_point accepted{};         ///< set by the backend when the mailbox takes it
 };
 

@@ -195,6 +195,29 @@ class mpmc_queue {
     return pop(out, [] {});
   }
 
+  /// For a consumer of several queues that sleeps on this one: returns once this queue has an
+  /// item, is closed, or `other_ready()` is true (checked after announcing the sleep), and
+  /// sleeps until a push or wake_one() otherwise. A producer of the other queue must push
+  /// (a seq_cst claim, as try_emplace_quiet() does) and then call this queue's wake_one().
+  template <typename OnSleep, typename Ready>
+  void wait(OnSleep&& on_sleep, Ready&& other_ready) {
+    const std::uint32_t seen = pushes_.load(std::memory_order_seq_cst);
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    // The Dekker pair of pop(), extended to the other queue's tickets.
+    if (head_.load(std::memory_order_seq_cst) == tail_.load(std::memory_order_seq_cst) &&
+        !other_ready() && !closed_.load(std::memory_order_acquire)) {
+      on_sleep();
+      detail::futex_wait(pushes_, seen);
+    }
+    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  /// Whether an item is there or claimed (seq_cst: the other half of a wait()'s check).
+  bool claimed() const noexcept {
+    return head_.load(std::memory_order_seq_cst) != tail_.load(std::memory_order_seq_cst);
+  }
+  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
   /// Wakes every sleeping consumer; pop() then drains what is left and returns false.
   void close() noexcept {
     closed_.store(true, std::memory_order_release);

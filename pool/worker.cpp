@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <exception>
 #include <string>
 
@@ -11,8 +12,15 @@
 
 namespace pool {
 
-worker::worker(std::size_t index, std::size_t capacity, int nice)
-    : index_(index), nice_(nice), mailbox_(capacity), thread_([this] { run(); }) {}
+worker::worker(std::size_t index, std::size_t capacity, int nice,
+               const admission_options& admission)
+    : index_(index),
+      nice_(nice),
+      admission_(admission),
+      // Without adaptive admission nothing goes to the express lane: the smallest ring.
+      express_(admission.mode == admission_mode::adaptive ? capacity : 1),
+      mailbox_(capacity),
+      thread_([this] { run(); }) {}
 
 worker::~worker() {
   close();
@@ -24,12 +32,20 @@ void worker::join() {
 }
 
 bool worker::try_submit(job& j) {
+  const auto lane = lane_of(j);
+  const bool adaptive = admission_.mode == admission_mode::adaptive;
+  const auto cost = j.predicted.count();
+  // Counted before the push, so that the worker never subtracts it first.
+  if (adaptive) backlog_[lane].fetch_add(cost, std::memory_order_relaxed);
   j.accepted = clock::now();  // before the push: the worker may take it at once
-  if (!mailbox_.try_emplace_quiet(std::move(j))) {  // j is untouched when this fails
+  // j is untouched when the push fails.
+  if (!(lane == 0 ? express_ : mailbox_).try_emplace_quiet(std::move(j))) {
+    if (adaptive) backlog_[lane].fetch_sub(cost, std::memory_order_relaxed);
     shared_add(producer_waits_);
     return false;
   }
   shared_add(produced_);
+  // The worker sleeps on mailbox_ whichever lane has work (see run()).
   if (mailbox_.sleeping()) {
     if (auto* batch = wake_batch::current())
       batch->defer(*this);
@@ -37,6 +53,15 @@ bool worker::try_submit(job& j) {
       mailbox_.wake_one();
   }
   return true;
+}
+
+std::optional<clock::duration> worker::predicted_wait(priority p, clock::time_point now) const {
+  if (admission_.mode != admission_mode::adaptive) return std::nullopt;
+  const auto until = running_until_.load(std::memory_order_relaxed);
+  const auto ticks = now.time_since_epoch().count();
+  auto wait = (until > ticks ? until - ticks : 0) + backlog_[0].load(std::memory_order_relaxed);
+  if (p != priority::high) wait += backlog_[1].load(std::memory_order_relaxed);
+  return clock::duration(std::max<std::int64_t>(wait, 0));
 }
 
 std::size_t worker::in_flight() const {
@@ -75,6 +100,10 @@ worker_stats worker::stats() const {
   s.capacity = mailbox_.capacity();
   s.queue_wait = queue_wait_.read();
   s.run_time = run_time_.read();
+  for (std::size_t p = 0; p < priority_names.size(); ++p) {
+    s.queue_wait_by_priority[p] = queue_wait_by_priority_[p].read();
+    s.shed_by_priority[p] = shed_[p].load(std::memory_order_relaxed);
+  }
   return s;
 }
 
@@ -85,42 +114,78 @@ void worker::run() {
   // must still parse, reject or answer at once (the 503 path stays fast under overload).
   // Raising one's own nice value needs no privilege; failure only loses that preference.
   if (nice_ != 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice_);
-  static const cancel_token never;
-
   job j;
-  while (mailbox_.pop(j, [this] { owner_add(consumer_waits_); })) {
-    owner_add(consumed_);
-    const auto start = clock::now();
-    job_result r;
-    r.ran_on = backend_kind::worker;
-    r.backend = index_;
-    r.queue_wait = start - j.accepted;
-    queue_wait_.observe(r.queue_wait);
-    const cancel_token& token = j.token ? *j.token : never;
-
-    // A job whose deadline passed in the queue, or whose client left, is not run at all.
-    if (const auto why = token.check(); why != stop_reason::none) {
-      r.status = job_status::cancelled;
-      r.stop = why;
-      finish(j, std::move(r));
-      continue;
+  for (;;) {
+    // The express lane first: a high-priority job waits only for the one running.
+    if (express_.try_pop(j)) {
+      handle(j, 0);
+    } else if (mailbox_.try_pop(j)) {
+      handle(j, 1);
+    } else if (mailbox_.closed()) {
+      break;  // close() closed the express lane first, and nothing is pushed after it
+    } else {
+      mailbox_.wait([this] { owner_add(consumer_waits_); }, [this] { return express_.claimed(); });
     }
-    r.started = true;
-    try {
-      r.value = j.work(token);
-      r.status = job_status::completed;
-    } catch (const job_cancelled& c) {
-      r.status = job_status::cancelled;
-      r.stop = c.reason;
-    } catch (const std::exception& e) {
-      r.error = e.what();
-    } catch (...) {
-      r.error = "job failed with a non-standard exception";
-    }
-    r.run_time = clock::now() - start;
-    run_time_.observe(r.run_time);
-    finish(j, std::move(r));
   }
+}
+
+void worker::handle(job& j, std::size_t lane) {
+  static const cancel_token never;
+  const bool adaptive = admission_.mode == admission_mode::adaptive;
+  owner_add(consumed_);
+  const auto start = clock::now();
+  if (adaptive) backlog_[lane].fetch_sub(j.predicted.count(), std::memory_order_relaxed);
+  const auto prio = static_cast<std::size_t>(j.prio);
+  job_result r;
+  r.ran_on = backend_kind::worker;
+  r.backend = index_;
+  r.queue_wait = start - j.accepted;
+  queue_wait_.observe(r.queue_wait);
+  queue_wait_by_priority_[prio].observe(r.queue_wait);
+  const cancel_token& token = j.token ? *j.token : never;
+
+  // A job whose deadline passed in the queue, or whose client left, is not run at all.
+  if (const auto why = token.check(); why != stop_reason::none) {
+    r.status = job_status::cancelled;
+    r.stop = why;
+    return finish(j, std::move(r));
+  }
+  if (adaptive) {
+    const auto target = this->target();
+    const bool emptied = !mailbox_.claimed() && !express_.claimed();
+    if (sojourn_.shed(r.queue_wait, wait_limit(target, j.prio, j.over_share), target, emptied,
+                      start, admission_)) {
+      r.status = job_status::cancelled;
+      r.stop = stop_reason::shed;
+      owner_add(shed_[prio]);
+      return finish(j, std::move(r));
+    }
+    running_until_.store((start + j.predicted).time_since_epoch().count(),
+                         std::memory_order_relaxed);
+  }
+  r.started = true;
+  try {
+    r.value = j.work(token);
+    r.status = job_status::completed;
+  } catch (const job_cancelled& c) {
+    r.status = job_status::cancelled;
+    r.stop = c.reason;
+  } catch (const std::exception& e) {
+    r.error = e.what();
+  } catch (...) {
+    r.error = "job failed with a non-standard exception";
+  }
+  r.run_time = clock::now() - start;
+  run_time_.observe(r.run_time);
+  if (adaptive) {
+    running_until_.store(0, std::memory_order_relaxed);
+    // Only whole runs teach the estimates: a cancelled one says nothing of a job's cost.
+    if (r.status == job_status::completed) {
+      estimate_.observe(r.run_time);
+      if (j.cost) j.cost->observe(j.arg, r.run_time);
+    }
+  }
+  finish(j, std::move(r));
 }
 
 void worker::finish(job& j, job_result&& r) {

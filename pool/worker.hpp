@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <thread>
 
+#include "pool/admission.hpp"
 #include "pool/backend.hpp"
 #include "pool/job.hpp"
 #include "pool/metrics.hpp"
@@ -35,13 +36,20 @@ struct worker_stats {
   std::uint64_t capacity = 0;
   histogram::snapshot queue_wait;  ///< accepted → taken out
   histogram::snapshot run_time;    ///< taken out → finished
+  /// queue_wait by priority (high, normal, low): local workers only.
+  std::array<histogram::snapshot, priority_names.size()> queue_wait_by_priority;
+  /// Jobs shed from the mailbox (cancelled, reason shed), by priority.
+  std::array<std::uint64_t, priority_names.size()> shed_by_priority{};
 };
 
 class worker final : public backend, public wakeable {
  public:
   /// Starts the thread; `index` is the worker's number in job results and metrics, `nice`
   /// the thread's scheduling niceness (0: as the process; higher: yields to IO threads).
-  worker(std::size_t index, std::size_t capacity, int nice = 0);
+  /// With adaptive admission, high-priority jobs have a lane of their own, taken first, and a
+  /// job that waited far too long is shed (pool/admission.hpp).
+  worker(std::size_t index, std::size_t capacity, int nice = 0,
+         const admission_options& admission = {});
   /// Closes the mailbox, finishes every job in it, joins.
   ~worker() override;
   worker(const worker&) = delete;
@@ -51,11 +59,16 @@ class worker final : public backend, public wakeable {
   /// a thread with a wake_batch installed, when that batch flushes.
   bool try_submit(job& j) override;
   std::size_t in_flight() const override;
+  std::optional<clock::duration> predicted_wait(priority p, clock::time_point now) const override;
+  clock::duration target() const override { return admission_target(estimate_, admission_); }
   void wake() noexcept override { mailbox_.wake_one(); }
 
   /// Stops taking new jobs once the mailbox is empty; the thread finishes what is queued.
   /// Callers must not try_submit() after this.
-  void close() noexcept { mailbox_.close(); }
+  void close() noexcept {
+    express_.close();
+    mailbox_.close();
+  }
   /// Waits for the thread to finish (after close()).
   void join();
 
@@ -65,12 +78,19 @@ class worker final : public backend, public wakeable {
 
  private:
   void run();
+  /// Runs (or drops, or sheds) one job taken out of `lane`.
+  void handle(job& j, std::size_t lane);
   void finish(job& j, job_result&& r);
+  /// The lane a job goes to: 0 high priority (adaptive admission only), 1 the others.
+  std::size_t lane_of(const job& j) const noexcept {
+    return admission_.mode == admission_mode::adaptive && j.prio == priority::high ? 0 : 1;
+  }
   /// Jobs completed, failed or cancelled: what in_flight() and stats() subtract.
   std::uint64_t finished() const noexcept;
 
   const std::size_t index_;
   const int nice_;
+  const admission_options admission_;
 
   // Written by producers (any IO thread): locked adds, on a line of their own.
   alignas(cache_line) std::atomic<std::uint64_t> produced_{0};
@@ -84,8 +104,17 @@ class worker final : public backend, public wakeable {
   std::array<std::array<std::atomic<std::uint64_t>, 2>, stop_reason_names.size()> cancelled_{};
   histogram queue_wait_;
   histogram run_time_;
+  std::array<histogram, priority_names.size()> queue_wait_by_priority_;
+  std::array<std::atomic<std::uint64_t>, priority_names.size()> shed_{};
+  run_time_estimate estimate_;
+  sojourn_control sojourn_;  // the worker thread's alone
+  // Predicted run time of the jobs queued in each lane (producers add, the worker subtracts),
+  // and when the running job is predicted to end (0: none runs), in clock ticks.
+  alignas(cache_line) std::array<std::atomic<std::int64_t>, 2> backlog_{};
+  std::atomic<std::int64_t> running_until_{0};
 
-  mpmc_queue<job> mailbox_;
+  mpmc_queue<job> express_;  // high priority (lane 0)
+  mpmc_queue<job> mailbox_;  // everything else (lane 1)
   std::thread thread_;  // last: starts once everything above exists
 };
 

@@ -30,6 +30,10 @@ void add_counts(worker_stats& total, const worker_stats& s) {
   total.capacity += s.capacity;
   total.queue_wait += s.queue_wait;
   total.run_time += s.run_time;
+  for (std::size_t p = 0; p < priority_names.size(); ++p) {
+    total.queue_wait_by_priority[p] += s.queue_wait_by_priority[p];
+    total.shed_by_priority[p] += s.shed_by_priority[p];
+  }
 }
 
 std::vector<std::uint64_t> worker_pool::finished_counts() const {
@@ -51,7 +55,8 @@ worker_pool::worker_pool(const pool_options& options)
     : options_(options), strategy_(make_strategy(options.strategy)) {
   workers_.reserve(options.threads);
   for (std::size_t i = 0; i < options.threads; ++i) {
-    workers_.push_back(std::make_unique<worker>(i, options.queue_capacity, options.worker_nice));
+    workers_.push_back(std::make_unique<worker>(i, options.queue_capacity, options.worker_nice,
+                                                options.admission));
     backends_.push_back(workers_.back().get());
   }
   samples_.add(clock::now(), finished_counts());
@@ -64,7 +69,7 @@ worker_pool::~worker_pool() {
 submit_outcome worker_pool::try_submit(job& j) {
   if (closed_.load(std::memory_order_relaxed)) {
     shared_add(rejected_closed_);
-    return {submit_status::closed, 0};
+    return {submit_status::closed, 0, false, {}};
   }
   if (!options_.remotes) return offer(backends_, j);
   std::shared_lock lock(backends_mutex_);  // remove_remote() waits until this offer is over
@@ -74,10 +79,14 @@ submit_outcome worker_pool::try_submit(job& j) {
 submit_outcome worker_pool::offer(std::span<backend* const> backends, job& j) {
   if (backends.empty()) {
     shared_add(rejected_empty_);
-    return {submit_status::empty, 0};
+    return {submit_status::empty, 0, false, {}};
   }
   const std::size_t k = strategy_->pick(backends);
-  if (backends[k]->try_submit(j)) return {submit_status::accepted, k};
+  if (options_.admission.mode != admission_mode::adaptive) {
+    if (backends[k]->try_submit(j)) return {submit_status::accepted, k, false, {}};
+  } else {
+    return admit(backends, k, j);
+  }
   // Redispatch, like HAProxy's `option redispatch`: one more try, on the least busy other.
   if (backends.size() > 1) {
     std::size_t best = k;
@@ -92,11 +101,72 @@ submit_outcome worker_pool::offer(std::span<backend* const> backends, job& j) {
     }
     if (backends[best]->try_submit(j)) {
       shared_add(redispatched_);
-      return {submit_status::accepted, best, true};
+      return {submit_status::accepted, best, true, {}};
     }
   }
   shared_add(rejected_full_);
-  return {submit_status::full, k};
+  return {submit_status::full, k, false, {}};
+}
+
+submit_outcome worker_pool::admit(std::span<backend* const> backends, std::size_t k, job& j) {
+  const auto now = clock::now();
+  const auto deadline = j.token ? j.token->deadline() : clock::time_point::max();
+  // A kind not seen yet is predicted to run as long as the target: a few queue, not a burst.
+  const auto unknown = backends[k]->target();
+  j.predicted = j.cost ? j.cost->predict(j.arg).value_or(unknown) : unknown;
+  const auto verdict_at = [&](std::size_t i) {
+    const auto wait = backends[i]->predicted_wait(j.prio, now);
+    // No prediction (a remote actor): its own in-flight limit decides.
+    if (!wait) return admission_verdict{};
+    return judge(*wait, backends[i]->target(), j.prio, j.over_share, now, deadline);
+  };
+  auto verdict = verdict_at(k);
+  bool full = false;
+  if (!verdict.shed) {
+    if (backends[k]->try_submit(j)) return {submit_status::accepted, k, false, {}};
+    full = true;
+  }
+  // Redispatch: one more try, on the other backend with the shortest predicted wait (an actor
+  // without a prediction counts its jobs in flight as jobs like this one).
+  if (backends.size() > 1) {
+    std::size_t best = k;
+    auto best_wait = clock::duration::max();
+    for (std::size_t i = 0; i < backends.size(); ++i) {
+      if (i == k) continue;
+      const auto wait =
+          backends[i]
+              ->predicted_wait(j.prio, now)
+              .value_or(static_cast<clock::rep>(backends[i]->in_flight()) * j.predicted);
+      if (wait < best_wait) {
+        best = i;
+        best_wait = wait;
+      }
+    }
+    const auto second = verdict_at(best);
+    if (!second.shed) {
+      if (backends[best]->try_submit(j)) {
+        shared_add(redispatched_);
+        return {submit_status::accepted, best, true, {}};
+      }
+    } else {
+      verdict = second;  // the shortest wait there was, and still too long
+      full = false;
+    }
+  }
+  if (full) {
+    shared_add(rejected_full_);
+    return {submit_status::full, k, false, {}};
+  }
+  shared_add(shed_[static_cast<std::size_t>(*verdict.shed)][static_cast<std::size_t>(j.prio)]);
+  return {submit_status::shed, k, false, verdict};
+}
+
+clock::duration worker_pool::admission_target() const {
+  if (workers_.empty() || options_.admission.mode != admission_mode::adaptive)
+    return clock::duration::zero();
+  clock::duration sum{};
+  for (const auto& w : workers_) sum += w->target();
+  return sum / static_cast<clock::rep>(workers_.size());
 }
 
 void worker_pool::shutdown() {

@@ -2,6 +2,7 @@
 // The worker pool: backends, the strategy that picks among them, and the pool's metrics.
 // No sockets here: tests and benchmarks use the pool directly.
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "pool/admission.hpp"
 #include "pool/backend.hpp"
 #include "pool/job.hpp"
 #include "pool/metrics.hpp"
@@ -31,6 +33,9 @@ struct pool_options {
   /// Remote backends may join and leave (add_remote). Without them the set of backends is
   /// fixed and try_submit() takes no lock.
   bool remotes = false;
+  /// How local workers bound the wait of what they accept. A pool built without saying takes
+  /// what fits in its mailboxes (the server's ADMISSION setting defaults to adaptive).
+  admission_options admission{admission_mode::fixed};
 };
 
 enum class submit_status {
@@ -38,6 +43,7 @@ enum class submit_status {
   full,      ///< the chosen backend's mailbox was full; the job was not taken
   closed,    ///< the pool is shutting down; the job was not taken
   empty,     ///< there is no backend at all (no local worker, no remote); not taken
+  shed,      ///< admission refused it (see `verdict`): it would wait too long; not taken
 };
 
 struct submit_outcome {
@@ -45,6 +51,7 @@ struct submit_outcome {
   std::size_t backend;        ///< the backend that took the job (or refused it), by index:
                               ///< local workers first, then remote backends
   bool redispatched = false;  ///< the strategy's choice was full; another backend took it
+  admission_verdict verdict;  ///< shed: why, the wait predicted and the limit it was over
 };
 
 /// Why a job was turned away, as counted in poolserver_rejections_total.
@@ -65,9 +72,10 @@ class worker_pool {
   worker_pool(const worker_pool&) = delete;
   worker_pool& operator=(const worker_pool&) = delete;
 
-  /// Lets the strategy choose a backend and offers it the job; if that mailbox is full,
-  /// offers it once to the least busy other backend (a redispatch). Never blocks.
-  /// On anything but `accepted`, `j` is left untouched.
+  /// Lets the strategy choose a backend and offers it the job; if that mailbox is full, or
+  /// admission refuses the job there, offers it once to the least busy other backend (a
+  /// redispatch). Never blocks. Sets `j.predicted` from `j.cost`. On anything but
+  /// `accepted`, `j` is left untouched otherwise.
   submit_outcome try_submit(job& j);
 
   /// Stops accepting, finishes every accepted job, joins the workers. Call once nothing
@@ -97,6 +105,15 @@ class worker_pool {
   /// Every backend's counters, and the pool-wide totals (which never go back).
   pool_snapshot snapshot() const;
   std::uint64_t rejections(reject_reason r) const;
+  /// Jobs refused at admission for `why`, of class `p` (sojourn: see worker_stats).
+  std::uint64_t sheds(shed_reason why, priority p) const noexcept {
+    return shed_[static_cast<std::size_t>(why)][static_cast<std::size_t>(p)].load(
+        std::memory_order_relaxed);
+  }
+  /// The local workers' admission target, averaged (0 without adaptive admission).
+  clock::duration admission_target() const;
+  /// The run-time models of the job kinds (admission's predictions).
+  cost_models& costs() noexcept { return costs_; }
   /// Jobs that the strategy's backend refused and another backend took.
   std::uint64_t redispatches() const noexcept {
     return redispatched_.load(std::memory_order_relaxed);
@@ -112,6 +129,8 @@ class worker_pool {
 
  private:
   submit_outcome offer(std::span<backend* const> backends, job& j);
+  /// offer() with adaptive admission, `k` the strategy's pick.
+  submit_outcome admit(std::span<backend* const> backends, std::size_t k, job& j);
   std::vector<std::uint64_t> finished_counts() const;
   /// Counters of the remote backends, live and removed, summed.
   worker_stats remote_totals() const;
@@ -130,6 +149,10 @@ class worker_pool {
   std::atomic<std::uint64_t> rejected_closed_{0};
   std::atomic<std::uint64_t> rejected_empty_{0};
   std::atomic<std::uint64_t> redispatched_{0};
+  std::array<std::array<std::atomic<std::uint64_t>, priority_names.size()>,
+             shed_reason_names.size()>
+      shed_{};
+  cost_models costs_;
 
   // Finished counts: per local worker, then remote backends together.
   sample_window<std::vector<std::uint64_t>> samples_{throughput_window};

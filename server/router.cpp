@@ -6,6 +6,8 @@
 #include <cmath>
 #include <optional>
 
+#include <fmt/format.h>
+
 #include "observability/json_number.hpp"
 #include "pool/strategy.hpp"
 
@@ -169,22 +171,72 @@ query_param find_param(std::string_view query, std::string_view name) {
   return out;
 }
 
+// A job's deadline and priority as its sources give them (headers, then the query or the
+// JSON-RPC members): the shortest deadline and the lowest priority hold, so that a client
+// cannot lift what a proxy in front of it set.
+struct admission_fields {
+  std::optional<std::chrono::milliseconds> timeout;
+  std::optional<pool::priority> prio;
+  std::string error;  // non-empty: the first bad value, as the 400 says it
+
+  void timeout_from(std::string_view text, std::string_view what) {
+    const auto t = parse_n(text, max_client_timeout_ms);
+    if (t.status || t.n == 0) {
+      fail(std::string(what) + " must be a whole number of milliseconds from 1 to " +
+           std::to_string(max_client_timeout_ms) + ", got " + echo(text));
+      return;
+    }
+    const std::chrono::milliseconds ms(t.n);
+    if (!timeout || ms < *timeout) timeout = ms;
+  }
+  void priority_from(std::string_view text, std::string_view what) {
+    const auto p = pool::parse_priority(text);
+    if (!p) return fail(std::string(what) + " must be high, normal or low, got " + echo(text));
+    if (!prio || *p > *prio) prio = *p;  // the enum runs from high to low
+  }
+  void fail(std::string message) {
+    if (error.empty()) error = std::move(message);
+  }
+};
+
+admission_fields header_fields(const request_view& req) {
+  admission_fields f;
+  if (req.timeout_ms) f.timeout_from(*req.timeout_ms, "X-Request-Timeout-Ms");
+  if (req.priority) f.priority_from(*req.priority, "X-Priority");
+  if (req.client_id && req.client_id->size() > max_client_id)
+    f.fail("X-Client-Id must be at most " + std::to_string(max_client_id) + " bytes");
+  return f;
+}
+
+route_result rpc_error(unsigned status, int code, std::string_view message, json id = nullptr);
+
+// The call with its deadline and priority, or the 400 that names the bad value.
+route_result with_admission(job_call call, admission_fields&& f) {
+  if (!f.error.empty()) {
+    if (call.jsonrpc) return rpc_error(400, rpc_code::invalid_request, f.error, call.rpc_id);
+    return error_reply(400, f.error);
+  }
+  call.timeout = f.timeout;
+  if (f.prio) call.prio = *f.prio;
+  return call;
+}
+
 route_result job_route(std::string_view kind, const workers::job_fn* fn, std::string_view text,
                        const router_context& ctx) {
   auto parsed = parse_n(text, ctx.max_n);
   if (parsed.status) return error_reply(parsed.status, parsed.message);
-  return job_call{kind, fn, parsed.n, false, nullptr};
+  return job_call{kind, fn, parsed.n, false, nullptr, std::nullopt, pool::priority::normal};
 }
 
-route_result rpc_error(unsigned status, int code, std::string_view message, json id = nullptr) {
+route_result rpc_error(unsigned status, int code, std::string_view message, json id) {
   job_call call;
   call.jsonrpc = true;
   call.rpc_id = std::move(id);
   return job_error_reply(call, status, code, message);
 }
 
-route_result route_rpc(std::string_view body, const router_context& ctx) {
-  const json req = json::parse(body, nullptr, /*allow_exceptions=*/false);
+route_result route_rpc(const request_view& request, const router_context& ctx) {
+  const json req = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   if (req.is_discarded())
     return rpc_error(400, rpc_code::parse_error, "parse error: body is not valid JSON");
   if (req.is_array())
@@ -235,7 +287,22 @@ route_result route_rpc(std::string_view body, const router_context& ctx) {
                      "invalid params: n must be at most " + std::to_string(ctx.max_n) + ", got " +
                          std::to_string(n),
                      id);
-  return job_call{kind, fn, n, true, id};
+  // The request's own deadline and priority: members beside method and params.
+  auto fields = header_fields(request);
+  if (const auto t = req.find("timeout_ms"); t != req.end()) {
+    if (t->is_number_unsigned())
+      fields.timeout_from(std::to_string(t->get<std::uint64_t>()), "timeout_ms");
+    else
+      fields.fail("timeout_ms must be a whole number of milliseconds, got " + dump(*t));
+  }
+  if (const auto p = req.find("priority"); p != req.end()) {
+    if (p->is_string())
+      fields.priority_from(p->get_ref<const std::string&>(), "priority");
+    else
+      fields.fail("priority must be \"high\", \"normal\" or \"low\", got " + dump(*p));
+  }
+  job_call call{kind, fn, n, true, id, std::nullopt, pool::priority::normal};
+  return with_admission(std::move(call), std::move(fields));
 }
 
 }  // namespace
@@ -272,14 +339,19 @@ reply error_reply(unsigned status, std::string_view message) {
   return r;
 }
 
-reply job_error_reply(const job_call& call, unsigned status, int rpc_code,
-                      std::string_view message) {
-  if (!call.jsonrpc) return error_reply(status, message);
+reply job_error_reply(const job_call& call, unsigned status, int rpc_code, std::string_view message,
+                      std::string_view reason) {
   reply r;
   r.status = status;
-  r.body = dump(json{{"jsonrpc", "2.0"},
-                     {"error", {{"code", rpc_code}, {"message", message}}},
-                     {"id", call.rpc_id}});
+  if (!call.jsonrpc) {
+    json body{{"error", message}, {"status", status}};
+    if (!reason.empty()) body["reason"] = reason;
+    r.body = dump(body);
+    return r;
+  }
+  json error{{"code", rpc_code}, {"message", message}};
+  if (!reason.empty()) error["data"] = {{"reason", reason}};
+  r.body = dump(json{{"jsonrpc", "2.0"}, {"error", std::move(error)}, {"id", call.rpc_id}});
   return r;
 }
 
@@ -287,7 +359,43 @@ reply cancelled_reply(const job_call& call, pool::stop_reason why) {
   if (why == pool::stop_reason::deadline)
     return job_error_reply(call, 504, rpc_code::deadline_exceeded,
                            "deadline exceeded: the job did not finish within the request timeout");
+  if (why == pool::stop_reason::shed) {
+    reply r = job_error_reply(call, 503, rpc_code::overloaded,
+                              "server overloaded: the job waited in its queue far longer than "
+                              "predicted, and was shed; retry later",
+                              "sojourn");
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+  }
   return job_error_reply(call, 503, rpc_code::shutting_down, "server is shutting down");
+}
+
+reply shed_reply(const job_call& call, const pool::admission_verdict& v) {
+  const auto ms = [](pool::clock::duration d) {
+    return fmt::format("{:.1f} ms", std::chrono::duration<double, std::milli>(d).count());
+  };
+  const auto reason = pool::shed_reason_names[static_cast<std::size_t>(*v.shed)];
+  const auto prio = pool::priority_names[static_cast<std::size_t>(call.prio)];
+  std::string why;
+  switch (*v.shed) {
+    case pool::shed_reason::deadline:
+      why = fmt::format("it would not start within its deadline ({} left, {} of queue ahead)",
+                        ms(v.limit), ms(v.predicted_wait));
+      break;
+    case pool::shed_reason::fair_share:
+      why = fmt::format(
+          "this client holds more than its share of a busy pool (queue wait {} predicted, {} "
+          "allowed for a client over its share at {} priority)",
+          ms(v.predicted_wait), ms(v.limit), prio);
+      break;
+    default:
+      why = fmt::format("the queue wait predicted ({}) is over the limit for {} priority ({})",
+                        ms(v.predicted_wait), prio, ms(v.limit));
+  }
+  reply r = job_error_reply(call, 503, rpc_code::overloaded,
+                            "server overloaded: " + why + "; retry later", reason);
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
 }
 
 reply job_reply(const job_call& call, const pool::job_result& r) {
@@ -338,7 +446,7 @@ namespace {
 struct matched {
   std::string_view path;
   std::string_view query;
-  std::string_view body;
+  const request_view& request;
 };
 
 // How a route's pattern matches a path.
@@ -363,7 +471,7 @@ route_result default_job(std::optional<std::uint64_t> n, std::string_view n_text
   std::string_view kind;
   const auto* fn = ctx.registry.find(ctx.registry.default_kind(), kind);
   if (!fn) return error_reply(404, "no default job kind: use /<kind>?n=<n>");
-  if (n) return job_call{kind, fn, *n, false, nullptr};
+  if (n) return job_call{kind, fn, *n, false, nullptr, std::nullopt, pool::priority::normal};
   return job_route(kind, fn, n_text, ctx);
 }
 
@@ -389,7 +497,7 @@ route_result numbered_job(const matched& m, const router_context& ctx) {
 }
 
 route_result rpc(const matched& m, const router_context& ctx) {
-  return route_rpc(m.body, ctx);
+  return route_rpc(m.request, ctx);
 }
 
 route_result healthy(const matched&, const router_context&) {
@@ -460,7 +568,18 @@ route_result route(const request_view& req, const router_context& ctx) {
     const bool allowed =
         r.allow == get_head ? req.method == "GET" || req.method == "HEAD" : req.method == r.allow;
     if (!allowed) return method_not_allowed(r.allow);
-    return r.handle({resource.path, resource.query, req.body}, ctx);
+    auto result = r.handle({resource.path, resource.query, req}, ctx);
+    auto* call = std::get_if<job_call>(&result);
+    if (!call || call->jsonrpc) return result;  // JSON-RPC: route_rpc() read its own
+    // A job by GET: its deadline and priority from the headers and the query.
+    auto fields = header_fields(req);
+    for (const auto& [name, add] : {std::pair{"timeout_ms", &admission_fields::timeout_from},
+                                    std::pair{"priority", &admission_fields::priority_from}}) {
+      const auto param = find_param(resource.query, name);
+      if (!param.error.empty()) fields.fail(param.error);
+      if (param.value) (fields.*add)(*param.value, name);
+    }
+    return with_admission(std::move(*call), std::move(fields));
   }
   static const std::string help = route_help();
   return error_reply(404, "no route for " + echo(resource.path) + "; try " + help);

@@ -23,7 +23,16 @@ struct request_view {
   std::string_view method;  ///< "GET", "POST", ...
   std::string_view target;  ///< as sent: path and query, or an absolute http URI
   std::string_view body;
+  /// The admission headers as sent (field lines of one name joined by ", "); unset: not sent.
+  std::optional<std::string_view> timeout_ms = std::nullopt;  ///< X-Request-Timeout-Ms
+  std::optional<std::string_view> priority = std::nullopt;    ///< X-Priority
+  std::optional<std::string_view> client_id = std::nullopt;   ///< X-Client-Id
 };
+
+/// The longest X-Request-Timeout-Ms / timeout_ms accepted (a day); REQUEST_TIMEOUT_MS caps it.
+inline constexpr std::uint64_t max_client_timeout_ms = 86'400'000;
+/// The longest X-Client-Id accepted, in bytes.
+inline constexpr std::size_t max_client_id = 128;
 
 /// A response to send as it is.
 struct reply {
@@ -40,6 +49,10 @@ struct job_call {
   std::uint64_t n = 0;
   bool jsonrpc = false;   ///< answer as JSON-RPC 2.0
   nlohmann::json rpc_id;  ///< the request's id, echoed back
+  /// How long its client waits (X-Request-Timeout-Ms, timeout_ms), before REQUEST_TIMEOUT_MS
+  /// caps it; unset: the client did not say.
+  std::optional<std::chrono::milliseconds> timeout;
+  pool::priority prio = pool::priority::normal;  ///< X-Priority, priority
 };
 
 /// The request asks for the metrics page (rendered by the server, which owns the counters).
@@ -67,9 +80,11 @@ struct router_context {
 
 /// Routes a request through the route table (server/router.cpp): GET (and HEAD) /, /metrics,
 /// /stats, /dashboard, /healthz, /readyz, /<n>, /<kind>?n=<n>; POST /rpc. / and /<n> run the
-/// registry's default kind. The target is origin-form or absolute-form (http://host/path); a
-/// method other than GET, HEAD and POST is 501, one a route does not take 405 with its Allow;
-/// a path no route matches is 404 with route_help().
+/// registry's default kind. A job's deadline and priority come from the headers and from the
+/// query (timeout_ms, priority) or the JSON-RPC request's members of those names; where two
+/// say, the shorter deadline and the lower priority hold; a bad value is 400. The target is
+/// origin-form or absolute-form (http://host/path); a method other than GET, HEAD and POST is 501,
+/// one a route does not take 405 with its Allow; a path no route matches is 404 with route_help().
 route_result route(const request_view& req, const router_context& ctx);
 
 /// Every route of the table, in order: "/, POST /rpc, /metrics, ...".
@@ -79,11 +94,16 @@ std::string route_help();
 /// "actor": process id), 500 with the job's error, 504 when its deadline passed, 503 when
 /// shutdown cancelled it or when its actor was lost and no backend had room for it.
 reply job_reply(const job_call& call, const pool::job_result& r);
-/// The answer to a job that was not run: a status (503, ...), a JSON-RPC code, a message.
-reply job_error_reply(const job_call& call, unsigned status, int rpc_code,
-                      std::string_view message);
-/// The answer to a job stopped for `why` (deadline: 504; shutdown or anything else: 503).
+/// The answer to a job that was not run: a status (503, ...), a JSON-RPC code, a message, and
+/// for a refusal a machine-readable reason (the "reason" member; JSON-RPC: error.data.reason).
+reply job_error_reply(const job_call& call, unsigned status, int rpc_code, std::string_view message,
+                      std::string_view reason = {});
+/// The answer to a job stopped for `why` (deadline: 504; shed: 503 with Retry-After, reason
+/// "sojourn"; shutdown or anything else: 503).
 reply cancelled_reply(const job_call& call, pool::stop_reason why);
+/// The answer to a job that admission refused: 503 at once, with Retry-After, the reason
+/// (queue_delay, deadline, fair_share) and the wait it predicted against the limit.
+reply shed_reply(const job_call& call, const pool::admission_verdict& v);
 /// A request's preconditions (RFC 9110 13.1): its If-Match and If-None-Match values, each
 /// field line of the same name joined with ", ". Unset: the field was not sent.
 struct preconditions {

@@ -27,6 +27,7 @@
 #include "observability/server_pages.hpp"
 #include "pool/worker_pool.hpp"
 #include "server/access_log.hpp"
+#include "server/client_shares.hpp"
 #include "server/router.hpp"
 #include "sockets/accept_pacing.hpp"
 #include "workers/job_registry.hpp"
@@ -71,6 +72,8 @@ class server {
   pool::worker_pool& workers() noexcept { return pool_; }
   const router_context& router() const noexcept { return router_; }
   observability::http_stats& stats() noexcept { return stats_; }
+  /// Who holds how much of the pool (fairness between clients).
+  client_shares& clients() noexcept { return clients_; }
   /// The access log (ACCESS_LOG=1), or null.
   const access_log* access() const noexcept { return access_ ? &*access_ : nullptr; }
   /// The metrics page, Prometheus text format 0.0.4.
@@ -107,6 +110,7 @@ class server {
   const router_context router_;
   pool::worker_pool pool_;
   observability::http_stats stats_;
+  client_shares clients_;
   std::optional<access_log> access_;
   observability::live_window window_;  // the last few seconds, for /stats
   const pool::clock::time_point born_ = pool::clock::now();

@@ -25,7 +25,8 @@ std::string_view to_std(boost::beast::string_view s) {
 }
 
 // A field's values, each field line joined with ", " (RFC 9110 5.3); unset when not sent.
-std::optional<std::string> joined(const request& req, boost::beast::http::field name) {
+template <typename Name>
+std::optional<std::string> joined(const request& req, Name name) {
   std::optional<std::string> out;
   for (auto [f, last] = req.equal_range(name); f != last; ++f) {
     if (out)
@@ -193,7 +194,8 @@ void session::expect_continue() {
   // A request line that fails without its body (no such route, a method it does not allow)
   // is answered now, so the client need not send the body (RFC 9110 10.1.1); the body is
   // not read, so the connection closes after the answer.
-  auto early = route({to_std(h.method_string()), to_std(h.target()), {}}, server_.router());
+  auto early =
+      route({to_std(h.method_string()), to_std(h.target()), {}, {}, {}, {}}, server_.router());
   if (auto* r = std::get_if<reply>(&early); r && (r->status == 404 || r->status == 405)) {
     started_ = clock::now();
     keep_alive_ = false;
@@ -247,8 +249,15 @@ void session::handle(request&& req) {
     access_->queue_wait.reset();
     access_->backend_kind = {};
   }
-  auto routed =
-      route({to_std(req.method_string()), to_std(req.target()), req.body()}, server_.router());
+  const auto timeout = joined(req, "X-Request-Timeout-Ms");
+  const auto priority = joined(req, "X-Priority");
+  const auto client_id = joined(req, "X-Client-Id");
+  const auto view = [](const std::optional<std::string>& v) {
+    return v ? std::optional<std::string_view>(*v) : std::nullopt;
+  };
+  auto routed = route({to_std(req.method_string()), to_std(req.target()), req.body(), view(timeout),
+                       view(priority), view(client_id)},
+                      server_.router());
   // RFC 9110 13.2.1: preconditions count only for a request that would otherwise succeed.
   const bool would_succeed =
       std::holds_alternative<reply>(routed)
@@ -263,7 +272,8 @@ void session::handle(request&& req) {
         failed->headers.emplace_back("Cache-Control", "no-store");
       return answer(std::move(*failed));
     }
-  if (auto* call = std::get_if<job_call>(&routed)) return submit(std::move(*call));
+  if (auto* call = std::get_if<job_call>(&routed))
+    return submit(std::move(*call), client_id.value_or(std::string()));
   if (std::holds_alternative<scrape>(routed))
     return answer(
         reply{200, server_.metrics_text(), "text/plain; version=0.0.4; charset=utf-8", {}});
@@ -287,7 +297,7 @@ void session::handle(request&& req) {
   answer(std::move(std::get<reply>(routed)));
 }
 
-void session::submit(job_call&& call) {
+void session::submit(job_call&& call, std::string_view client_id) {
   call_ = std::move(call);
   kind_ = observability::request_kind::job;
   if (server_.drain_expired()) {
@@ -295,18 +305,40 @@ void session::submit(job_call&& call) {
     return answer(cancelled_reply(call_, pool::stop_reason::shutdown));
   }
   const auto& cfg = server_.settings();
-  token_ = std::make_shared<pool::cancel_token>(started_ + cfg.request_timeout);
+  // The client's deadline, capped by REQUEST_TIMEOUT_MS.
+  token_ = std::make_shared<pool::cancel_token>(
+      started_ + std::min(call_.timeout.value_or(cfg.request_timeout), cfg.request_timeout));
   const auto generation = ++generation_;
   pending_ = pool::job{};
   pending_.work = [fn = call_.fn, n = call_.n](const pool::cancel_token& t) { return (*fn)(n, t); };
   pending_.method = call_.kind;  // what a remote actor is sent instead
   pending_.arg = call_.n;
   pending_.token = token_;
+  pending_.prio = call_.prio;
+  std::shared_ptr<client_shares::client> client;
+  if (cfg.admission == pool::admission_mode::adaptive) {
+    pending_.cost = server_.workers().costs().of(call_.kind);
+    if (client_id.empty()) {  // then the client is its address
+      if (peer_address_.empty()) {
+        error_code ec;
+        const auto peer = socket_.remote_endpoint(ec);
+        peer_address_ = ec ? std::string("-") : peer.address().to_string();
+      }
+      client_id = peer_address_;
+    }
+    if (!client_ || client_id != client_key_) {
+      client_ = server_.clients().find(client_id);
+      client_key_.assign(client_id);
+    }
+    client = client_;
+  }
   // Weak: the session lives by its socket's operations, never by its job. A client that
   // left is closed, uncounted and gone at once, even while an actor still holds its job;
   // the late result then finds nobody (the job itself was cancelled when the client left).
-  pending_.done = [weak = weak_from_this(), executor = socket_.get_executor(),
-                   generation](pool::job_result&& r) mutable {
+  // The client's share is given back when the job ends, wherever the session is.
+  pending_.done = [weak = weak_from_this(), executor = socket_.get_executor(), generation,
+                   client = std::move(client)](pool::job_result&& r) mutable {
+    if (client) client->end();
     net::post(executor, [weak = std::move(weak), generation, r = std::move(r)]() mutable {
       if (const auto self = weak.lock()) self->on_job_done(generation, std::move(r));
     });
@@ -317,7 +349,13 @@ void session::submit(job_call&& call) {
 }
 
 void session::dispatch_job() {
+  const bool counted = client_ && server_.settings().admission == pool::admission_mode::adaptive;
+  if (counted) {
+    pending_.over_share = client_->over_share();
+    client_->begin();  // before the job can end on a worker
+  }
   const auto outcome = server_.workers().try_submit(pending_);
+  if (counted && outcome.status != pool::submit_status::accepted) client_->end();
   switch (outcome.status) {
     case pool::submit_status::accepted:
       pending_ = pool::job{};  // moved into the mailbox; drop the husk
@@ -326,6 +364,9 @@ void session::dispatch_job() {
                     outcome.redispatched ? " (redispatched)" : "");
       wake_at(token_->deadline());
       return read_more();  // a client that leaves now cancels its job
+    case pool::submit_status::shed:
+      pending_ = pool::job{};
+      return answer(shed_reply(call_, outcome.verdict));
     case pool::submit_status::full:
       if (server_.settings().backpressure == config::backpressure_policy::wait &&
           clock::now() + retry_delay_ < room_deadline_) {
@@ -341,7 +382,7 @@ void session::dispatch_job() {
                              ? "worker " + std::to_string(outcome.backend) + "'s mailbox is full"
                              : std::string("the chosen actor is at ACTOR_MAX_IN_FLIGHT");
         reply r = job_error_reply(call_, 503, rpc_code::overloaded,
-                                  "server overloaded: " + who + "; retry later");
+                                  "server overloaded: " + who + "; retry later", "queue_full");
         r.headers.emplace_back("Retry-After", "1");
         return answer(std::move(r));
       }
@@ -354,7 +395,8 @@ void session::dispatch_job() {
       pending_ = pool::job{};
       reply r = job_error_reply(call_, 503, rpc_code::overloaded,
                                 "no backend: the pool is empty (no local workers, no actor "
-                                "connected); retry later");
+                                "connected); retry later",
+                                "no_backend");
       r.headers.emplace_back("Retry-After", "1");
       return answer(std::move(r));
     }

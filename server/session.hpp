@@ -29,6 +29,7 @@
 
 #include "observability/http_stats.hpp"
 #include "pool/job.hpp"
+#include "server/client_shares.hpp"
 #include "server/request_reader.hpp"
 #include "server/router.hpp"
 #include "sockets/asio_types.hpp"
@@ -88,7 +89,7 @@ class session : public std::enable_shared_from_this<session> {
   void handle(request&& req);
   /// A malformed or oversized request: answered, then the connection closes.
   void reject_malformed();
-  void submit(job_call&& call);
+  void submit(job_call&& call, std::string_view client_id);
   void dispatch_job();
   void on_job_done(std::uint64_t generation, pool::job_result&& r);
   void client_gone();
@@ -119,6 +120,7 @@ class session : public std::enable_shared_from_this<session> {
   std::array<char, read_chunk> chunk_;  // what the outstanding read writes into
   request_reader reader_;
   std::string out_;  // the response being written; its capacity is reused
+  std::string peer_address_;  // the client's address, its key when it sends no X-Client-Id
 
   phase phase_ = phase::idle;
   bool reading_ = false;     // a read is outstanding
@@ -141,6 +143,9 @@ class session : public std::enable_shared_from_this<session> {
   observability::request_kind kind_ = observability::request_kind::other;  // ... and what it is
   std::uint64_t generation_ = 0;          // of the job in progress; stale results are ignored
   job_call call_;                         // the job being run for this request
+  // Its client (fairness), looked up again only when the key changes.
+  std::shared_ptr<client_shares::client> client_;
+  std::string client_key_;
   pool::job pending_;                     // a job waiting for room (BACKPRESSURE=wait)
   std::shared_ptr<pool::cancel_token> token_;
   pool::clock::time_point room_deadline_{};  // when waiting for room turns into a 503

@@ -7,6 +7,7 @@
 
 #include <signal.h>
 
+#include "pool/admission.hpp"
 #include "prometheus_check.hpp"
 #include "scenarios.hpp"
 
@@ -46,8 +47,16 @@ TEST_CASE(
   CHECK(out.peak_rss_kib < rss_bound_kib);
   // The server's own counters agree with what the clients saw.
   CHECK(test::metric(out.metrics, "poolserver_jobs_completed_total") == r.by_status.at(200));
-  CHECK(test::metric(out.metrics, "poolserver_rejections_total{reason=\"queue_full\"}") ==
-        r.by_status.at(503));
+  // Every 503 is a full mailbox or a refusal of admission's, each counted once.
+  double refusals =
+      test::metric(out.metrics, "poolserver_rejections_total{reason=\"queue_full\"}").value_or(-1);
+  for (const auto reason : pool::shed_reason_names)
+    for (const auto prio : pool::priority_names)
+      refusals +=
+          test::metric(out.metrics, "poolserver_shed_total{reason=\"" + std::string(reason) +
+                                        "\",priority=\"" + std::string(prio) + "\"}")
+              .value_or(-1);
+  CHECK(refusals == r.by_status.at(503));
   CHECK(out.exit_status == 0);
 }
 

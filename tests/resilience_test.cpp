@@ -115,6 +115,7 @@ TEST_CASE("backpressure wait: a request waits for room instead of failing") {
   cfg.queue_capacity = 1;
   cfg.backpressure = config::backpressure_policy::wait;
   cfg.queue_timeout = 10s;
+  cfg.admission = pool::admission_mode::fixed;  // room in the mailbox is all that counts
   running_server s(cfg);
   test::http_client running(s.port), queued(s.port), waiting(s.port);
   test::occupy_worker_and_mailbox(s, running, queued);

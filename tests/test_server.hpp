@@ -60,6 +60,8 @@ struct running_server {
     port = srv->local_endpoint().port();
     thread = std::thread([this] { srv->run(); });
   }
+  /// A server whose mailboxes hold `capacity` jobs and refuse only when full
+  /// (ADMISSION=static): for tests of the mailboxes themselves.
   running_server(std::size_t threads, std::size_t capacity,
                  pool::strategy_kind strategy = pool::strategy_kind::roundrobin)
       : running_server([&] {
@@ -67,6 +69,7 @@ struct running_server {
           s.threads = threads;
           s.queue_capacity = capacity;
           s.strategy = strategy;
+          s.admission = pool::admission_mode::fixed;
           return s;
         }()) {}
   ~running_server() {
