@@ -1,41 +1,51 @@
 #include "server/client_shares.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <vector>
 
 namespace server {
 
-bool client_shares::client::over_share() const noexcept {
-  const auto mine = in_flight_.load(std::memory_order_relaxed);
-  const auto active = owner_.active();
-  // mine > total / active, without the division; a lone client has no one to be fair to.
-  return active > 1 && mine * active > owner_.in_flight();
-}
-
-void client_shares::client::begin() noexcept {
-  owner_.in_flight_.fetch_add(1, std::memory_order_relaxed);
-  if (in_flight_.fetch_add(1, std::memory_order_relaxed) == 0)
-    owner_.active_.fetch_add(1, std::memory_order_relaxed);
-}
-
-void client_shares::client::end() noexcept {
-  if (in_flight_.fetch_sub(1, std::memory_order_relaxed) == 1)
-    owner_.active_.fetch_sub(1, std::memory_order_relaxed);
-  owner_.in_flight_.fetch_sub(1, std::memory_order_relaxed);
-}
-
 std::shared_ptr<client_shares::client> client_shares::find(std::string_view key) {
   std::lock_guard lock(mutex_);
-  // Forget clients nobody refers to any more whenever the map has doubled since: the map
-  // stays about as large as the clients connected, at an amortised constant cost.
-  if (clients_.size() >= sweep_at_) {
-    std::erase_if(clients_, [](const auto& c) { return c.second.expired(); });
-    sweep_at_ = std::max<std::size_t>(64, 2 * clients_.size());
-  }
   auto& slot = clients_[std::string(key)];
   if (auto live = slot.lock()) return live;
-  auto fresh = std::make_shared<client>(*this);
+  auto fresh = std::make_shared<client>();
   slot = fresh;
   return fresh;
+}
+
+void client_shares::sweep(pool::clock::time_point now, double throughput) {
+  std::lock_guard lock(mutex_);
+  const double dt = std::chrono::duration<double>(now - last_sweep_).count();
+  if (dt <= 0) return;
+  last_sweep_ = now;
+  // Clients nobody refers to any more are forgotten here: the map stays as large as the
+  // clients connected.
+  std::erase_if(clients_, [](const auto& c) { return c.second.expired(); });
+  std::vector<std::shared_ptr<client>> live;
+  for (const auto& [key, weak] : clients_) {
+    auto c = weak.lock();
+    if (!c) continue;
+    // Smoothed over about two sweeps: a client that stops is inactive within a second or so.
+    c->rate_ = 0.5 * c->rate_ + 0.5 * static_cast<double>(c->asked_.exchange(0)) / dt;
+    if (c->rate_ >= 1) {
+      live.push_back(std::move(c));
+    } else {
+      c->rate_ = std::max(c->rate_, 0.0);
+      c->over_.store(false, std::memory_order_relaxed);
+    }
+  }
+  active_.store(live.size(), std::memory_order_relaxed);
+  // Water-filling, lightest first: each gets min(its rate, an equal split of what is left).
+  std::sort(live.begin(), live.end(), [](const auto& a, const auto& b) { return a->rate_ < b->rate_; });
+  double left = throughput;
+  for (std::size_t i = 0; i < live.size(); ++i) {
+    const double share = left / static_cast<double>(live.size() - i);
+    const bool over = live.size() > 1 && live[i]->rate_ > share;
+    live[i]->over_.store(over, std::memory_order_relaxed);
+    left -= std::min(live[i]->rate_, share);
+  }
 }
 
 }  // namespace server

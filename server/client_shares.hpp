@@ -1,12 +1,15 @@
 #pragma once
-// Fairness between clients: who holds how much of the pool. A client is its X-Client-Id, or
-// else its address. Each holds a count of its jobs in flight; a client holding more than its
-// share (the jobs in flight of every client, over the number of clients holding any) is
-// admitted with half its class's wait limit (pool/admission.hpp). So under overload a client
-// that sends ten times more than the others is refused first, and the others get in.
+// Fairness between clients: who asks for how much of the pool. A client is its X-Client-Id,
+// or else its address. Twice a second sweep() turns each client's requests into a rate and
+// shares the pool's throughput out max-min fairly (water-filling: a client asking for less
+// than an equal share gets what it asks, the rest split what is left); a client asking for
+// more than its share is over it, and admission gives its jobs half their class's wait limit
+// (pool/admission.hpp). So when the pool is saturated, the queue stands at the heavy client's
+// lower limit and a light client's job, allowed the full limit, still gets in.
 //
-// Sessions look a client up once per connection (again only when X-Client-Id changes), and
-// a job's count is then a few relaxed atomics: no lock on the request path.
+// Rates rather than jobs in flight: a light client has nothing in flight most of the time,
+// and the heavy one must not count as alone then. Sessions look a client up once per
+// connection (again only when X-Client-Id changes); a request then costs one relaxed add.
 
 #include <atomic>
 #include <cstdint>
@@ -16,37 +19,40 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "pool/job_clock.hpp"
+
 namespace server {
 
 class client_shares {
  public:
-  /// One client, kept while any session or job refers to it.
+  /// One client, kept while any session refers to it.
   class client {
    public:
-    explicit client(client_shares& owner) : owner_(owner) {}
-    /// Whether it holds more than its share now (false while it is the only client).
-    bool over_share() const noexcept;
-    /// A job of its was admitted / finished: call each once per job, on any thread.
-    void begin() noexcept;
-    void end() noexcept;
+    /// Counts one request for a job (admitted or not: what the client asks for).
+    void asked() noexcept { asked_.fetch_add(1, std::memory_order_relaxed); }
+    /// Whether it asked for more than its share over the last sweeps.
+    bool over_share() const noexcept { return over_.load(std::memory_order_relaxed); }
 
    private:
-    client_shares& owner_;
-    std::atomic<std::uint64_t> in_flight_{0};
+    friend class client_shares;
+    std::atomic<std::uint64_t> asked_{0};
+    std::atomic<bool> over_{false};
+    double rate_ = 0;  // requests/s, smoothed (sweep() alone, under the lock)
   };
 
   /// The client of that key, the one that other sessions use if any.
   std::shared_ptr<client> find(std::string_view key);
-  /// Clients holding jobs now, and their jobs in flight.
-  std::uint64_t active() const noexcept { return active_.load(std::memory_order_relaxed); }
-  std::uint64_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
+  /// Updates every client's rate over the time since the last sweep and shares
+  /// `throughput` (jobs/s the pool finishes) out among them.
+  void sweep(pool::clock::time_point now, double throughput);
+  /// Clients that asked for anything lately, as of the last sweep.
+  std::size_t active() const noexcept { return active_.load(std::memory_order_relaxed); }
 
  private:
   std::mutex mutex_;
   std::unordered_map<std::string, std::weak_ptr<client>> clients_;
-  std::size_t sweep_at_ = 64;
-  std::atomic<std::uint64_t> active_{0};
-  std::atomic<std::uint64_t> in_flight_{0};
+  pool::clock::time_point last_sweep_ = pool::clock::now();
+  std::atomic<std::size_t> active_{0};
 };
 
 }  // namespace server

@@ -275,6 +275,7 @@ void server::do_sample() {
     if (ec || draining()) return;
     const auto now = pool::clock::now();
     pool_.sample_throughput(now);
+    clients_.sweep(now, pool_.throughput(now)[0]);
     window_.sample(window_point(now));
     do_sample();
   });

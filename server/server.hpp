@@ -108,9 +108,9 @@ class server {
   const config::settings settings_;
   const workers::job_registry registry_;
   const router_context router_;
+  client_shares clients_;
   pool::worker_pool pool_;
   observability::http_stats stats_;
-  client_shares clients_;
   std::optional<access_log> access_;
   observability::live_window window_;  // the last few seconds, for /stats
   const pool::clock::time_point born_ = pool::clock::now();

@@ -315,7 +315,6 @@ void session::submit(job_call&& call, std::string_view client_id) {
   pending_.arg = call_.n;
   pending_.token = token_;
   pending_.prio = call_.prio;
-  std::shared_ptr<client_shares::client> client;
   if (cfg.admission == pool::admission_mode::adaptive) {
     pending_.cost = server_.workers().costs().of(call_.kind);
     if (client_id.empty()) {  // then the client is its address
@@ -330,15 +329,14 @@ void session::submit(job_call&& call, std::string_view client_id) {
       client_ = server_.clients().find(client_id);
       client_key_.assign(client_id);
     }
-    client = client_;
+    client_->asked();
+    pending_.over_share = client_->over_share();
   }
   // Weak: the session lives by its socket's operations, never by its job. A client that
   // left is closed, uncounted and gone at once, even while an actor still holds its job;
   // the late result then finds nobody (the job itself was cancelled when the client left).
-  // The client's share is given back when the job ends, wherever the session is.
-  pending_.done = [weak = weak_from_this(), executor = socket_.get_executor(), generation,
-                   client = std::move(client)](pool::job_result&& r) mutable {
-    if (client) client->end();
+  pending_.done = [weak = weak_from_this(), executor = socket_.get_executor(),
+                   generation](pool::job_result&& r) mutable {
     net::post(executor, [weak = std::move(weak), generation, r = std::move(r)]() mutable {
       if (const auto self = weak.lock()) self->on_job_done(generation, std::move(r));
     });
@@ -349,13 +347,7 @@ void session::submit(job_call&& call, std::string_view client_id) {
 }
 
 void session::dispatch_job() {
-  const bool counted = client_ && server_.settings().admission == pool::admission_mode::adaptive;
-  if (counted) {
-    pending_.over_share = client_->over_share();
-    client_->begin();  // before the job can end on a worker
-  }
   const auto outcome = server_.workers().try_submit(pending_);
-  if (counted && outcome.status != pool::submit_status::accepted) client_->end();
   switch (outcome.status) {
     case pool::submit_status::accepted:
       pending_ = pool::job{};  // moved into the mailbox; drop the husk
