@@ -2,7 +2,7 @@
 # The dashboard in a real browser (tests/browser/dashboard.test.mjs): Debian's Chromium,
 # driven by playwright-core from npm, against poolserver (16 workers) and one poolactor on
 # 127.0.0.1 under a bounded load. Checks that the page shows the pool, that its charts draw
-# and its numbers move, that it turns "overloaded" under overload and "unreachable" once
+# and its numbers move, that it turns "shedding" under overload and "unreachable" once
 # the server stops. About 15 s.
 #
 #   scripts/browser-test.sh                          # the checks; the screenshot is thrown away

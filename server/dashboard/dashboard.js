@@ -9,7 +9,7 @@
   const statsUrl = "stats";  // relative: works behind a proxy that adds a path prefix
 
   const colors = { queue: "#0969da", inFlight: "#8250df", throughput: "#1a7f37",
-                   producer: "#bf5b00", consumer: "#656d76", rejected: "#cf222e",
+                   producer: "#bf5b00", consumer: "#656d76", rejected: "#cf222e", shed: "#9a6700",
                    p50: "#0969da", p99: "#cf222e", refused: "#9a6700" };
   const $ = (id) => document.getElementById(id);
 
@@ -54,7 +54,8 @@
   dash.charts.waits = lineChart("waits-chart",
     [{ label: "producer waits/s", color: colors.producer },
      { label: "consumer waits/s", color: colors.consumer },
-     { label: "503/s", color: colors.rejected }], "per second");
+     { label: "503/s", color: colors.rejected },
+     { label: "shed/s", color: colors.shed }], "per second");
   dash.charts.latency = lineChart("latency-chart",
     [{ label: "200 p50", color: colors.p50 }, { label: "200 p99", color: colors.p99 },
      { label: "503 p99", color: colors.refused }], "ms");
@@ -106,6 +107,8 @@
     const producerWaits = rate("producer_waits");
     const consumerWaits = rate("consumer_waits");
     const rejected = rate("responses_503");
+    const adaptive = s.admission.mode === "adaptive";
+    const shed = prev && dt > 0 ? Math.max(0, (s.admission.shed - prev.s.admission.shed) / dt) : null;
 
     $("version").textContent = s.version;
     setState(s.state, s.reason);
@@ -116,6 +119,7 @@
       `${s.io_threads} IO thread${s.io_threads === 1 ? "" : "s"}`,
       `queue ${s.queue_capacity}/worker`,
       `backpressure ${s.backpressure}`,
+      `admission ${s.admission.mode}`,
       `up ${Math.floor(s.uptime_seconds)} s`,
     ];
     $("config").replaceChildren(...config.map((c) => {
@@ -131,6 +135,14 @@
     $("producer-waits").textContent = number(producerWaits, 1);
     $("consumer-waits").textContent = number(consumerWaits, 1);
     $("rejected").textContent = number(rejected, 1);
+    $("shed").textContent = adaptive ? number(shed, 1) : "off";
+    // Since start, by reason: only the reasons seen, so that the tile stays short.
+    const reasons = Object.entries(s.admission.shed_by_reason).filter(([, n]) => n > 0);
+    $("shed-reasons").textContent = reasons.length
+        ? "since start: " + reasons.map(([r, n]) => `${r.replace("_", " ")} ${number(n, 0)}`).join(", ")
+        : adaptive ? "none since start" : "";
+    $("target").textContent = adaptive ? number(s.admission.target_ms, 1) : "off";
+    $("target-unit").textContent = adaptive ? "ms" : "";
     $("completed").textContent = number(s.totals.completed, 0);
     $("connections").textContent = number(s.connections, 0);
 
@@ -141,7 +153,7 @@
     bars.update();
 
     push(dash.charts.throughput, t, [s.throughput]);
-    if (prev) push(dash.charts.waits, t, [producerWaits, consumerWaits, rejected]);
+    if (prev) push(dash.charts.waits, t, [producerWaits, consumerWaits, rejected, shed]);
     push(dash.charts.latency, t,
          [ms(s.latency.p50), ms(s.latency.p99), ms(s.latency.refused_p99)]);
     dash.charts.throughput.update();

@@ -3,7 +3,8 @@
 // Starts poolserver (16 workers, mailboxes of 2, an actor port) and one poolactor on
 // 127.0.0.1, opens /dashboard, and checks that it shows the pool (17 bars: 16 workers and
 // the actor), that under load its four charts draw, its numbers move and its state turns
-// "overloaded", and that a stopped server shows "draining", then "unreachable". Saves a
+// "shedding" (admission control refuses what would wait too long) with the shed tiles
+// filled, and that a stopped server shows "draining", then "unreachable". Saves a
 // screenshot taken under load. Every process it starts is stopped on exit; the whole run is
 // bounded.
 //
@@ -118,7 +119,7 @@ if (idle.state !== "ok") fail(`state before load is '${idle.state}', expected 'o
 if (idle.labels.length !== 17) fail(`${idle.labels.length} bars, expected 16 workers + 1 actor: ${idle.labels}`);
 if (idle.labels[0] !== "w0" || idle.labels[15] !== "w15" || !/^actor \S+$/.test(idle.labels[16]))
   fail(`bar labels: ${idle.labels}`);
-for (const want of ["strategy roundrobin", "16 workers", "1 actor"])
+for (const want of ["strategy roundrobin", "16 workers", "1 actor", "admission adaptive"])
   if (!idle.config.includes(want)) fail(`the header lacks '${want}': ${idle.config}`);
 say(`idle: state ok, bars ${idle.labels[0]}..${idle.labels[15]}, ${idle.labels[16]}`);
 
@@ -158,12 +159,15 @@ const clients = Array.from({ length: 48 }, async () => {
 });
 const load = Promise.all(clients).then(() => (loadDone = true));
 
-await until("state 'overloaded' under load", () =>
-  page.evaluate(() => document.body.dataset.state === "overloaded"), 6_000);
+// ADMISSION=adaptive (the default) names its 503s "shedding"; "overloaded" is ADMISSION=static's.
+await until("state 'shedding' under load", () =>
+  page.evaluate(() => document.body.dataset.state === "shedding"), 6_000);
 const read = () => page.evaluate(() => ({
   completed: document.getElementById("completed").textContent,
   throughput: document.getElementById("throughput").textContent,
   p99: document.getElementById("p99").textContent,
+  target: document.getElementById("target").textContent,
+  reasons: document.getElementById("shed-reasons").textContent,
   updates: window.poolDashboard.updates,
 }));
 const first = await read();
@@ -175,7 +179,9 @@ if (!(asNumber(second.completed) > asNumber(first.completed)))
 if (!(second.updates > first.updates)) fail("no update in 1.5 s");
 if (!(asNumber(second.throughput) > 0)) fail(`throughput shows ${second.throughput} under load`);
 if (!isFinite(asNumber(second.p99))) fail(`p99 shows '${second.p99}' under load`);
-say(`under load: completed ${first.completed} -> ${second.completed}, throughput ${second.throughput}/s, p99 ${second.p99} ms`);
+if (!(asNumber(second.target) >= 5)) fail(`the admission target shows '${second.target}', expected at least 5 ms`);
+if (!/^since start: .*\d/.test(second.reasons)) fail(`the shed tile names no reason under load: '${second.reasons}'`);
+say(`under load: completed ${first.completed} -> ${second.completed}, throughput ${second.throughput}/s, p99 ${second.p99} ms, target ${second.target} ms, shed ${second.reasons}`);
 
 // Each chart drew: enough coloured pixels on its canvas, and data behind the lines.
 const drawn = await page.evaluate(() => {
