@@ -9,7 +9,7 @@
 #      fires on a bad series and not on calm ones), check config deploy/prometheus.yml, the
 #      rule and config checks with every lint made fatal;
 #   c. a real Prometheus scraping that poolserver every second, with deploy/alerts.yml loaded:
-#      sum(poolserver_jobs_produced_total) must reach exactly 37, up must be 1, the four
+#      sum(poolserver_jobs_produced_total) must reach exactly 37, up must be 1, the five
 #      alerts must be loaded and evaluated, and none firing or pending on the calm server;
 #   d. every metric name used by the alerts (as Prometheus loaded them) and by the dashboard
 #      (deploy/grafana/dashboards/poolserver.json: panels, variables, annotations) must exist
