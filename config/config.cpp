@@ -277,7 +277,7 @@ std::vector<setting> make_table() {
       milliseconds<&s::queue_timeout, 0>(
           "QUEUE_TIMEOUT_MS", "with BACKPRESSURE=wait, the longest wait for room before 503"),
       choice<&s::admission, admissions>(
-          "ADMISSION", "adaptive: refuse at once what would wait too long; static: a full mailbox"),
+          "ADMISSION", "adaptive: refuse what would wait too long; static: only a full mailbox"),
       milliseconds<&s::admission_target, 1>(
           "ADMISSION_TARGET_MS", "adaptive: the least queue wait aimed at (it follows run times)"),
       milliseconds<&s::admission_interval, 1>(

@@ -155,7 +155,8 @@ void write_pool_metrics(prometheus_writer& w, const pool_view& pool) {
            "Jobs refused at admission (queue_delay: predicted wait over its class's limit; "
            "deadline: would not start before its client's deadline; fair_share: its client "
            "holds more than its share of a congested pool) or shed from a mailbox (sojourn), "
-           "by reason and priority. Each was answered 503 at once.");
+           "by reason and priority. Each was answered 503: at admission at once, from a mailbox "
+           "after its wait.");
   for (std::size_t r = 0; r < pool::shed_reason_names.size(); ++r)
     for (std::size_t p = 0; p < pool::priority_names.size(); ++p)
       w.sample("poolserver_shed_total",

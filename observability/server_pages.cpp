@@ -109,8 +109,8 @@ std::string stats_json(const server_view& v) {
   } else if (recent.rejected > 0 && v.pool.admission == pool::admission_mode::adaptive) {
     state = "shedding";
     reason = fmt::format(
-        "{} request(s) answered 503 in the last {:.1f} s: admission refuses what would wait "
-        "over its target ({:.1f} ms)",
+        "{} request(s) answered 503 in the last {:.1f} s; admission's target is {:.1f} ms "
+        "(admission.shed_by_reason and totals say which refusals)",
         recent.rejected, recent.seconds,
         std::chrono::duration<double, std::milli>(v.pool.target).count());
   } else if (recent.rejected > 0) {
@@ -141,6 +141,9 @@ std::string stats_json(const server_view& v) {
     for (const auto& row : v.pool.sheds) n += row[p];
     by_priority[std::string(pool::priority_names[p])] = n;
   }
+  std::uint64_t sojourn_sheds = 0;  // accepted, then shed: in totals.cancelled already
+  for (const auto c : v.pool.sheds[static_cast<std::size_t>(pool::shed_reason::sojourn)])
+    sojourn_sheds += c;
   json admission{
       {"mode", v.pool.admission == pool::admission_mode::adaptive ? "adaptive" : "static"},
       {"target_ms", std::chrono::duration<double, std::milli>(v.pool.target).count()},
