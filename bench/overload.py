@@ -10,7 +10,7 @@ default admission control), `static` (ADMISSION=static: a full mailbox is the on
 First it calibrates on an idle server: the n of GET /n that runs about 1, 10 and 100 ms here,
 and each shape's idle latency (one request at a time: the p99 run time of the goals). Then,
 per shape (uniform ~10 ms jobs; heavy-tailed: 90 % ~1 ms, 10 % ~100 ms), it measures the
-capacity (closed loop, 4 connections, ADMISSION=static: 200s per second) and offers 2x and 5x
+capacity (closed loop, 32 connections, ADMISSION=static: 200s per second) and offers 2x and 5x
 that capacity to each server. Then priorities (a `low` stream at 5x plus a `high` one at 0.2x)
 and fairness (client A at 5x, client B at 0.3x), adaptive against static, uniform jobs.
 Writes docs/overload.md: each row of the adaptive server against the issue's goals, PASS or
@@ -50,7 +50,10 @@ VARIANTS = ["adaptive", "static", "haproxy"]
 BASELINES = ["static", "haproxy"]
 LOADS = [2, 5]  # offered load, in multiples of the measured capacity
 HAPROXY_QUEUE_MS = 100  # HAProxy's `timeout queue`: past it, HAProxy answers 503
-CLOSED_CONNECTIONS = 4  # the closed loop that measures capacity
+# The closed loop that measures capacity. With 4 connections the workers ran only 1.26 of 2
+# cores' worth on the heavy-tailed mix here (run seconds over wall seconds; 1.69 with 64): a
+# few short jobs queued behind a long one in one mailbox while the other worker ran dry.
+CLOSED_CONNECTIONS = 32
 # Why the server answered 503, from its /metrics: the adaptive sheds, and a full mailbox.
 SHED_REASONS = ["queue_delay", "deadline", "fair_share", "sojourn", "queue_full"]
 
@@ -174,6 +177,13 @@ def shed_counts(port):
         if m and m.group(1) in counts:
             counts[m.group(1)] += float(m.group(2))
     return counts
+
+
+def run_seconds(port):
+    """The sum of the local workers' run times so far (poolserver_run_seconds), from /metrics."""
+    text = suite.get(f"http://{HOST}:{port}/metrics", 10)[1]
+    m = re.search(r"^poolserver_run_seconds_sum (\S+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
 
 
 def summary(stream):
@@ -303,11 +313,14 @@ class Overload:
         load runs (so that drift on a shared machine hits both alike)."""
         with poolserver("static") as port:
             self.warm(port, shape)
+            before, t0 = run_seconds(port), time.monotonic()
             r = self.run(port, ["--closed", str(CLOSED_CONNECTIONS), *self.target(shape)],
                          self.plan.capacity_s)
+            busy = (run_seconds(port) - before) / (time.monotonic() - t0)
         cap = r["streams"][0]["goodput"]
         self.capacities.setdefault(shape, []).append(cap)
-        log(f"run {run + 1}: {shape} capacity {cap:.1f}/s")
+        self.busy.setdefault(shape, []).append(busy)
+        log(f"run {run + 1}: {shape} capacity {cap:.1f}/s, workers busy {busy:.2f} of {THREADS}")
         return cap
 
     # --- the load grid ------------------------------------------------------------------
@@ -316,6 +329,7 @@ class Overload:
         results[(shape, load, variant)]: the median summary of the runs."""
         raw = {}
         self.capacities = {}
+        self.busy = {}  # run seconds of the workers over wall seconds, while measuring capacity
         for run in range(self.runs):
             for shape in self.shapes:
                 cap = self.measure_capacity(shape, run)
@@ -550,19 +564,23 @@ class Overload:
             + ", ".join(f"about {ms} ms at n={n} ({self.single_ms[ms]:.2f} ms measured)"
                         for ms, n in self.n.items()) + ".",
             "",
-            "| shape | targets | idle p50 ms | idle p99 ms | 200 p99 goal ms | capacity/s |",
-            "| --- | --- | ---: | ---: | ---: | ---: |",
+            "| shape | targets | idle p50 ms | idle p99 ms | 200 p99 goal ms | capacity/s | "
+            f"workers busy (of {THREADS}) |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
         ]
         for shape, mix in self.shapes.items():
             targets = ", ".join(f"{w} % {t}" for w, t in mix)
             lines.append(f"| {shape} | {targets} | {self.idle[shape]['p50']:.2f} | "
                          f"{self.idle[shape]['p99']:.2f} | {self.p99_bound(shape):.1f} | "
-                         f"{self.capacity[shape]:.1f} |")
+                         f"{self.capacity[shape]:.1f} | "
+                         f"{statistics.median(self.busy[shape]):.2f} |")
         lines += [
             "",
             f"Idle latency: a closed loop of one connection for {p.idle_s:g} s (the p99 run "
             f"time of the goals, HTTP included). Capacity: 200s per second of a closed loop of "
-            f"{CLOSED_CONNECTIONS} connections against ADMISSION=static for {p.capacity_s:g} s.",
+            f"{CLOSED_CONNECTIONS} connections against ADMISSION=static for {p.capacity_s:g} s, "
+            "measured just before the shape's loads; workers busy: their run seconds over "
+            f"wall seconds meanwhile ({THREADS} when neither waits for work or for a core).",
             "",
             "Goals per row (adaptive): no request lost, timed out or not sent; goodput >= "
             f"{GOAL_GOODPUT}x capacity; 200 p99 <= {GOAL_P99_FACTOR}x the idle p99 + "
