@@ -8,7 +8,7 @@
 // the workers measure (the recent longest run, never below ADMISSION_TARGET_MS), so the same
 // settings bound the wait of microsecond jobs and of one-second jobs. At the other end
 // of the mailbox a CoDel-style sojourn check sheds a job that waited far longer than its
-// class allows (the prediction was wrong). docs/overload.md says why, and what was measured.
+// class allows (the prediction was wrong). docs/admission.md says why; docs/overload.md what was measured.
 
 #include <array>
 #include <atomic>
