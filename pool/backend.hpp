@@ -18,9 +18,10 @@ class backend {
   virtual bool try_submit(job& j) = 0;
   /// Jobs accepted and not yet finished (queued + running).
   virtual std::size_t in_flight() const = 0;
-  /// How long a job of class `p` taken now would wait before it starts, as far as the
-  /// backend can tell; nothing when it cannot (admission then leaves it to try_submit).
-  virtual std::optional<clock::duration> predicted_wait(priority, clock::time_point) const {
+  /// How long `j` (by its priority and its client's share) taken now would wait before it
+  /// starts, as far as the backend can tell; nothing when it cannot (admission then leaves it
+  /// to try_submit).
+  virtual std::optional<clock::duration> predicted_wait(const job&, clock::time_point) const {
     return std::nullopt;
   }
   /// The queue wait this backend aims to keep below (pool/admission.hpp).

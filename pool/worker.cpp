@@ -17,9 +17,10 @@ worker::worker(std::size_t index, std::size_t capacity, int nice,
     : index_(index),
       nice_(nice),
       admission_(admission),
-      // Without adaptive admission nothing goes to the express lane: the smallest ring.
+      // Without adaptive admission nothing goes to lanes 0 and 2: the smallest rings.
       express_(admission.mode == admission_mode::adaptive ? capacity : 1),
       mailbox_(capacity),
+      back_(admission.mode == admission_mode::adaptive ? capacity : 1),
       thread_([this] { run(); }) {}
 
 worker::~worker() {
@@ -39,7 +40,7 @@ bool worker::try_submit(job& j) {
   if (adaptive) backlog_[lane].fetch_add(cost, std::memory_order_relaxed);
   j.accepted = clock::now();  // before the push: the worker may take it at once
   // j is untouched when the push fails.
-  if (!(lane == 0 ? express_ : mailbox_).try_emplace_quiet(std::move(j))) {
+  if (!this->lane(lane).try_emplace_quiet(std::move(j))) {
     if (adaptive) backlog_[lane].fetch_sub(cost, std::memory_order_relaxed);
     shared_add(producer_waits_);
     return false;
@@ -55,12 +56,13 @@ bool worker::try_submit(job& j) {
   return true;
 }
 
-std::optional<clock::duration> worker::predicted_wait(priority p, clock::time_point now) const {
+std::optional<clock::duration> worker::predicted_wait(const job& j, clock::time_point now) const {
   if (admission_.mode != admission_mode::adaptive) return std::nullopt;
   const auto until = running_until_.load(std::memory_order_relaxed);
   const auto ticks = now.time_since_epoch().count();
-  auto wait = (until > ticks ? until - ticks : 0) + backlog_[0].load(std::memory_order_relaxed);
-  if (p != priority::high) wait += backlog_[1].load(std::memory_order_relaxed);
+  // The running job's rest, then every lane up to the job's own (they are taken in order).
+  auto wait = until > ticks ? until - ticks : 0;
+  for (std::size_t k = 0; k <= lane_of(j); ++k) wait += backlog_[k].load(std::memory_order_relaxed);
   return clock::duration(std::max<std::int64_t>(wait, 0));
 }
 
@@ -116,15 +118,19 @@ void worker::run() {
   if (nice_ != 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice_);
   job j;
   for (;;) {
-    // The express lane first: a high-priority job waits only for the one running.
+    // The lanes in order: a high-priority job waits only for the one running, a normal one
+    // never behind low ones or those of a client over its share.
     if (express_.try_pop(j)) {
       handle(j, 0);
     } else if (mailbox_.try_pop(j)) {
       handle(j, 1);
+    } else if (back_.try_pop(j)) {
+      handle(j, 2);
     } else if (mailbox_.closed()) {
-      break;  // close() closed the express lane first, and nothing is pushed after it
+      break;  // close() closed the other lanes first, and nothing is pushed after it
     } else {
-      mailbox_.wait([this] { owner_add(consumer_waits_); }, [this] { return express_.claimed(); });
+      mailbox_.wait([this] { owner_add(consumer_waits_); },
+                    [this] { return express_.claimed() || back_.claimed(); });
     }
   }
 }
@@ -152,7 +158,7 @@ void worker::handle(job& j, std::size_t lane) {
   }
   if (adaptive) {
     const auto target = this->target();
-    const bool emptied = !mailbox_.claimed() && !express_.claimed();
+    const bool emptied = !mailbox_.claimed() && !express_.claimed() && !back_.claimed();
     if (sojourn_.shed(r.queue_wait, wait_limit(target, j.prio, j.over_share), target, emptied,
                       start, admission_)) {
       r.status = job_status::cancelled;

@@ -46,8 +46,9 @@ class worker final : public backend, public wakeable {
  public:
   /// Starts the thread; `index` is the worker's number in job results and metrics, `nice`
   /// the thread's scheduling niceness (0: as the process; higher: yields to IO threads).
-  /// With adaptive admission, high-priority jobs have a lane of their own, taken first, and a
-  /// job that waited far too long is shed (pool/admission.hpp).
+  /// With adaptive admission the mailbox has three lanes, taken in order: high priority; normal
+  /// within its client's share; low, or over its client's share. A job that waited far too
+  /// long is shed (pool/admission.hpp).
   worker(std::size_t index, std::size_t capacity, int nice = 0,
          const admission_options& admission = {});
   /// Closes the mailbox, finishes every job in it, joins.
@@ -59,7 +60,8 @@ class worker final : public backend, public wakeable {
   /// a thread with a wake_batch installed, when that batch flushes.
   bool try_submit(job& j) override;
   std::size_t in_flight() const override;
-  std::optional<clock::duration> predicted_wait(priority p, clock::time_point now) const override;
+  std::optional<clock::duration> predicted_wait(const job& j,
+                                                clock::time_point now) const override;
   clock::duration target() const override { return admission_target(estimate_, admission_); }
   void wake() noexcept override { mailbox_.wake_one(); }
 
@@ -67,7 +69,8 @@ class worker final : public backend, public wakeable {
   /// Callers must not try_submit() after this.
   void close() noexcept {
     express_.close();
-    mailbox_.close();
+    back_.close();
+    mailbox_.close();  // last: the worker stops once it is closed and every lane is empty
   }
   /// Waits for the thread to finish (after close()).
   void join();
@@ -81,9 +84,15 @@ class worker final : public backend, public wakeable {
   /// Runs (or drops, or sheds) one job taken out of `lane`.
   void handle(job& j, std::size_t lane);
   void finish(job& j, job_result&& r);
-  /// The lane a job goes to: 0 high priority (adaptive admission only), 1 the others.
+  /// The lane a job goes to (adaptive admission only; else 1): 0 high priority, 1 normal
+  /// within its client's share, 2 low or over its client's share.
   std::size_t lane_of(const job& j) const noexcept {
-    return admission_.mode == admission_mode::adaptive && j.prio == priority::high ? 0 : 1;
+    if (admission_.mode != admission_mode::adaptive) return 1;
+    if (j.prio == priority::high) return 0;
+    return j.prio == priority::low || j.over_share ? 2 : 1;
+  }
+  mpmc_queue<job>& lane(std::size_t k) noexcept {
+    return k == 0 ? express_ : k == 1 ? mailbox_ : back_;
   }
   /// Jobs completed, failed or cancelled: what in_flight() and stats() subtract.
   std::uint64_t finished() const noexcept;
@@ -110,11 +119,12 @@ class worker final : public backend, public wakeable {
   sojourn_control sojourn_;  // the worker thread's alone
   // Predicted run time of the jobs queued in each lane (producers add, the worker subtracts),
   // and when the running job is predicted to end (0: none runs), in clock ticks.
-  alignas(cache_line) std::array<std::atomic<std::int64_t>, 2> backlog_{};
+  alignas(cache_line) std::array<std::atomic<std::int64_t>, 3> backlog_{};
   std::atomic<std::int64_t> running_until_{0};
 
-  mpmc_queue<job> express_;  // high priority (lane 0)
-  mpmc_queue<job> mailbox_;  // everything else (lane 1)
+  mpmc_queue<job> express_;  // lane 0: high priority
+  mpmc_queue<job> mailbox_;  // lane 1: normal (every job without adaptive admission)
+  mpmc_queue<job> back_;     // lane 2: low, or over its client's share
   std::thread thread_;  // last: starts once everything above exists
 };
 

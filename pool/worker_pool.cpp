@@ -111,11 +111,21 @@ submit_outcome worker_pool::offer(std::span<backend* const> backends, job& j) {
 submit_outcome worker_pool::admit(std::span<backend* const> backends, std::size_t k, job& j) {
   const auto now = clock::now();
   const auto deadline = j.token ? j.token->deadline() : clock::time_point::max();
+  if (j.prio == priority::high) {
+    // Not the strategy's pick but the backend whose running job ends first: a high job
+    // waits only for that one.
+    auto least = clock::duration::max();
+    for (std::size_t i = 0; i < backends.size(); ++i)
+      if (const auto wait = backends[i]->predicted_wait(j, now); wait && *wait < least) {
+        least = *wait;
+        k = i;
+      }
+  }
   // A kind not seen yet is predicted to run as long as the target: a few queue, not a burst.
   const auto unknown = backends[k]->target();
   j.predicted = j.cost ? j.cost->predict(j.arg).value_or(unknown) : unknown;
   const auto verdict_at = [&](std::size_t i) {
-    const auto wait = backends[i]->predicted_wait(j.prio, now);
+    const auto wait = backends[i]->predicted_wait(j, now);
     // No prediction (a remote actor): its own in-flight limit decides.
     if (!wait) return admission_verdict{};
     return judge(*wait, backends[i]->target(), j.prio, j.over_share, now, deadline);
@@ -135,7 +145,7 @@ submit_outcome worker_pool::admit(std::span<backend* const> backends, std::size_
       if (i == k) continue;
       const auto wait =
           backends[i]
-              ->predicted_wait(j.prio, now)
+              ->predicted_wait(j, now)
               .value_or(static_cast<clock::rep>(backends[i]->in_flight()) * j.predicted);
       if (wait < best_wait) {
         best = i;
