@@ -6,6 +6,16 @@
 
 namespace server {
 
+namespace {
+
+// Over about two sweeps, so that a client that stops is inactive within a second or so; a
+// first measurement is taken whole, so that a new client is judged from its first sweep.
+double smoothed(double old, double now) {
+  return old == 0 ? now : 0.5 * old + 0.5 * now;
+}
+
+}  // namespace
+
 std::shared_ptr<client_shares::client> client_shares::find(std::string_view key) {
   std::lock_guard lock(mutex_);
   auto& slot = clients_[std::string(key)];
@@ -15,11 +25,14 @@ std::shared_ptr<client_shares::client> client_shares::find(std::string_view key)
   return fresh;
 }
 
-void client_shares::sweep(pool::clock::time_point now, double throughput) {
+void client_shares::sweep(pool::clock::time_point now, std::uint64_t finished) {
   std::lock_guard lock(mutex_);
   const double dt = std::chrono::duration<double>(now - last_sweep_).count();
   if (dt <= 0) return;
   last_sweep_ = now;
+  const auto done = finished > finished_ ? finished - finished_ : 0;
+  finished_ = finished;
+  throughput_ = smoothed(throughput_, static_cast<double>(done) / dt);
   // Clients nobody refers to any more are forgotten here: the map stays as large as the
   // clients connected.
   std::erase_if(clients_, [](const auto& c) { return c.second.expired(); });
@@ -27,8 +40,7 @@ void client_shares::sweep(pool::clock::time_point now, double throughput) {
   for (const auto& [key, weak] : clients_) {
     auto c = weak.lock();
     if (!c) continue;
-    // Smoothed over about two sweeps: a client that stops is inactive within a second or so.
-    c->rate_ = 0.5 * c->rate_ + 0.5 * static_cast<double>(c->asked_.exchange(0)) / dt;
+    c->rate_ = smoothed(c->rate_, static_cast<double>(c->asked_.exchange(0)) / dt);
     if (c->rate_ >= 1) {
       live.push_back(std::move(c));
     } else {
@@ -39,7 +51,7 @@ void client_shares::sweep(pool::clock::time_point now, double throughput) {
   active_.store(live.size(), std::memory_order_relaxed);
   // Water-filling, lightest first: each gets min(its rate, an equal split of what is left).
   std::sort(live.begin(), live.end(), [](const auto& a, const auto& b) { return a->rate_ < b->rate_; });
-  double left = throughput;
+  double left = throughput_;
   for (std::size_t i = 0; i < live.size(); ++i) {
     const double share = left / static_cast<double>(live.size() - i);
     const bool over = live.size() > 1 && live[i]->rate_ > share;

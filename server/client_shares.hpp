@@ -42,9 +42,12 @@ class client_shares {
 
   /// The client of that key, the one that other sessions use if any.
   std::shared_ptr<client> find(std::string_view key);
-  /// Updates every client's rate over the time since the last sweep and shares
-  /// `throughput` (jobs/s the pool finishes) out among them.
-  void sweep(pool::clock::time_point now, double throughput);
+  /// Updates every client's rate, and the pool's throughput from `finished` (the jobs the
+  /// pool has finished so far), over the time since the last sweep, and shares the
+  /// throughput out among the clients. (The pool's own throughput gauge averages over
+  /// seconds: at the start of an overload it would count idle time, and call a light
+  /// client heavy.)
+  void sweep(pool::clock::time_point now, std::uint64_t finished);
   /// Clients that asked for anything lately, as of the last sweep.
   std::size_t active() const noexcept { return active_.load(std::memory_order_relaxed); }
 
@@ -52,6 +55,8 @@ class client_shares {
   std::mutex mutex_;
   std::unordered_map<std::string, std::weak_ptr<client>> clients_;
   pool::clock::time_point last_sweep_ = pool::clock::now();
+  std::uint64_t finished_ = 0;
+  double throughput_ = 0;  // jobs/s, smoothed like the clients' rates
   std::atomic<std::size_t> active_{0};
 };
 

@@ -275,7 +275,8 @@ void server::do_sample() {
     if (ec || draining()) return;
     const auto now = pool::clock::now();
     pool_.sample_throughput(now);
-    clients_.sweep(now, pool_.throughput(now)[0]);
+    const auto totals = pool_.snapshot().total;
+    clients_.sweep(now, totals.completed + totals.failed + totals.cancelled);
     window_.sample(window_point(now));
     do_sample();
   });
