@@ -25,6 +25,7 @@ using test::fake_actor;
 using test::http_client;
 using test::running_server;
 using test::settled;
+using counts = test::pool_counts;
 using test::wait_for_actors;
 using test::with_actors;
 namespace http = boost::beast::http;

@@ -367,3 +367,177 @@ TEST_CASE("router: the route table gives the 404 help, the Allow headers and the
   CHECK(as_reply(server::route({"GET", "/", ""}, bare)).status == 404);
   CHECK(as_job(server::route({"GET", "/cube?n=3", ""}, bare)).kind == "cube");
 }
+
+namespace router_admission {
+
+using opt = std::optional<std::string_view>;
+
+/// A GET with the admission headers (unset: not sent).
+server::route_result get(fixture& f, std::string_view target, opt timeout, opt priority = {},
+                         opt client_id = {}) {
+  return server::route({"GET", target, "", timeout, priority, client_id}, f.ctx);
+}
+
+/// A JSON-RPC call of square_sum(3) with `members` added, and the admission headers.
+server::route_result rpc(fixture& f, const json& members, opt timeout = {}, opt priority = {},
+                         opt client_id = {}) {
+  json req{{"jsonrpc", "2.0"}, {"method", "square_sum"}, {"params", {3}}, {"id", 7}};
+  if (members.is_object()) req.update(members);
+  const auto body = req.dump();
+  return server::route({"POST", "/rpc", body, timeout, priority, client_id}, f.ctx);
+}
+
+std::optional<long> timeout_of(const server::route_result& r) {
+  const auto call = as_job(r);
+  if (!call.timeout) return std::nullopt;
+  return static_cast<long>(call.timeout->count());
+}
+
+/// A 400 whose message mentions `what`: a plain error, or a JSON-RPC one that echoes the id.
+void check_bad(const server::route_result& r, bool jsonrpc, std::string_view what) {
+  const auto reply = as_reply(r);
+  CHECK(reply.status == 400);
+  const auto body = json::parse(reply.body);
+  if (jsonrpc) {
+    CHECK(body["jsonrpc"] == "2.0");
+    CHECK(body["error"]["code"] == server::rpc_code::invalid_request);
+    CHECK(body["id"] == 7);
+    CHECK(body["error"]["message"].get<std::string>().find(what) != std::string::npos);
+  } else {
+    CHECK(body["status"] == 400);
+    CHECK(body["error"].get<std::string>().find(what) != std::string::npos);
+  }
+}
+
+}  // namespace router_admission
+
+TEST_CASE(
+    "router: a deadline from the header, the query or the JSON-RPC member, and the shorter holds") {
+  using namespace router_admission;
+  fixture f;
+  // Not given: no deadline of the client's (REQUEST_TIMEOUT_MS alone), normal priority.
+  CHECK_FALSE(timeout_of(f.get("/square_sum?n=5")).has_value());
+  CHECK(as_job(f.get("/square_sum?n=5")).prio == pool::priority::normal);
+  CHECK_FALSE(timeout_of(f.rpc(R"({"jsonrpc":"2.0","method":"square_sum","params":[3],"id":7})"))
+                  .has_value());
+
+  // Each source alone, on every job route.
+  CHECK(timeout_of(get(f, "/square_sum?n=5", "250")) == 250);
+  CHECK(timeout_of(get(f, "/5", "250")) == 250);
+  CHECK(timeout_of(get(f, "/", "250")) == 250);
+  CHECK(timeout_of(f.get("/square_sum?n=5&timeout_ms=300")) == 300);
+  CHECK(timeout_of(f.get("/square_sum?timeout_ms=300&n=5")) == 300);
+  CHECK(timeout_of(f.get("/5?timeout_ms=300")) == 300);
+  CHECK(timeout_of(f.get("/?timeout_ms=300")) == 300);
+  CHECK(timeout_of(rpc(f, {{"timeout_ms", 400}})) == 400);
+  CHECK(as_job(get(f, "/5", "250")).n == 5);  // the job itself is unchanged
+  CHECK(as_job(rpc(f, {{"timeout_ms", 400}})).jsonrpc);
+
+  // The bounds: 1 ms to a day.
+  CHECK(timeout_of(get(f, "/5", "1")) == 1);
+  CHECK(timeout_of(get(f, "/5", "86400000")) == 86'400'000);
+  CHECK(timeout_of(f.get("/5?timeout_ms=86400000")) == 86'400'000);
+  CHECK(timeout_of(rpc(f, {{"timeout_ms", 86'400'000}})) == 86'400'000);
+
+  // Two sources: the shorter, whichever it is.
+  CHECK(timeout_of(get(f, "/5?timeout_ms=300", "250")) == 250);
+  CHECK(timeout_of(get(f, "/5?timeout_ms=300", "500")) == 300);
+  CHECK(timeout_of(rpc(f, {{"timeout_ms", 400}}, "100")) == 100);
+  CHECK(timeout_of(rpc(f, {{"timeout_ms", 400}}, "900")) == 400);
+  CHECK(timeout_of(rpc(f, {}, "900")) == 900);  // the header alone, for JSON-RPC too
+}
+
+TEST_CASE("router: a bad deadline is 400 that names it, from any source") {
+  using namespace router_admission;
+  fixture f;
+  // Zero, negative, not a number, over a day, and two header lines ("5, 6" once joined).
+  for (const char* bad :
+       {"0", "-5", "abc", "1.5", "", " 5", "5ms", "86400001", "99999999999999999999999", "5, 6"}) {
+    CAPTURE(bad);
+    check_bad(get(f, "/square_sum?n=5", bad), false, "X-Request-Timeout-Ms");
+    check_bad(get(f, "/5", bad), false, "X-Request-Timeout-Ms");
+    check_bad(rpc(f, {}, bad), true, "X-Request-Timeout-Ms");  // headers count for JSON-RPC
+  }
+  for (const char* bad : {"0", "-5", "abc", "1.5", "", "86400001", "1e3"}) {
+    CAPTURE(bad);
+    check_bad(f.get(std::string("/square_sum?n=5&timeout_ms=") + bad), false, "timeout_ms");
+    check_bad(f.get(std::string("/5?timeout_ms=") + bad), false, "timeout_ms");
+  }
+  check_bad(f.get("/5?timeout_ms=100&timeout_ms=200"), false, "more than once");
+  check_bad(f.get("/5?timeout_ms=%zz"), false, "percent-escape");
+  // A good header does not excuse a bad query, nor the other way round.
+  check_bad(get(f, "/5?timeout_ms=0", "100"), false, "timeout_ms");
+  check_bad(get(f, "/5?timeout_ms=100", "0"), false, "X-Request-Timeout-Ms");
+  for (const json& bad : {json(0), json(-5), json("100"), json(1.5), json(86'400'001),
+                          json(nullptr), json(true), json::array({100})}) {
+    CAPTURE(bad.dump());
+    check_bad(rpc(f, {{"timeout_ms", bad}}), true, "timeout_ms");
+    check_bad(rpc(f, {{"timeout_ms", bad}}, "100"), true, "timeout_ms");
+  }
+}
+
+TEST_CASE(
+    "router: a priority from the header, the query or the JSON-RPC member, and the lowest holds") {
+  using namespace router_admission;
+  fixture f;
+  using pool::priority;
+  const auto prio = [](const server::route_result& r) { return as_job(r).prio; };
+  for (const auto& [name, p] :
+       {std::pair{"high", priority::high}, std::pair{"normal", priority::normal},
+        std::pair{"low", priority::low}}) {
+    CAPTURE(name);
+    CHECK(prio(get(f, "/square_sum?n=5", {}, name)) == p);
+    CHECK(prio(get(f, "/5", {}, name)) == p);
+    CHECK(prio(f.get(std::string("/square_sum?n=5&priority=") + name)) == p);
+    CHECK(prio(f.get(std::string("/?priority=") + name)) == p);
+    CHECK(prio(rpc(f, {{"priority", name}})) == p);
+    CHECK(prio(rpc(f, {}, {}, name)) == p);
+  }
+  // Two sources: the lower, whichever it is (a client cannot lift what a proxy set).
+  CHECK(prio(get(f, "/5?priority=low", {}, "high")) == priority::low);
+  CHECK(prio(get(f, "/5?priority=high", {}, "low")) == priority::low);
+  CHECK(prio(get(f, "/5?priority=high", {}, "normal")) == priority::normal);
+  CHECK(prio(get(f, "/5?priority=high", {}, "high")) == priority::high);
+  CHECK(prio(rpc(f, {{"priority", "high"}}, {}, "normal")) == priority::normal);
+  CHECK(prio(rpc(f, {{"priority", "low"}}, {}, "high")) == priority::low);
+  // The deadline and the priority together, each from its own source.
+  const auto both = as_job(get(f, "/5?priority=low", "120"));
+  CHECK(both.prio == priority::low);
+  CHECK(both.timeout == std::chrono::milliseconds(120));
+}
+
+TEST_CASE("router: a bad priority is 400 (names are case-sensitive), from any source") {
+  using namespace router_admission;
+  fixture f;
+  for (const char* bad :
+       {"HIGH", "High", "Low", "urgent", "", " high", "high ", "1", "high, low"}) {
+    CAPTURE(bad);
+    check_bad(get(f, "/square_sum?n=5", {}, bad), false, "X-Priority");
+    check_bad(get(f, "/5", {}, bad), false, "X-Priority");
+    check_bad(rpc(f, {}, {}, bad), true, "X-Priority");
+  }
+  for (const char* bad : {"HIGH", "urgent", "", "0"}) {
+    CAPTURE(bad);
+    check_bad(f.get(std::string("/square_sum?n=5&priority=") + bad), false, "priority");
+  }
+  check_bad(f.get("/5?priority=high&priority=low"), false, "more than once");
+  for (const json& bad :
+       {json("HIGH"), json("urgent"), json(1), json(nullptr), json::array({"high"})}) {
+    CAPTURE(bad.dump());
+    check_bad(rpc(f, {{"priority", bad}}), true, "priority");
+  }
+}
+
+TEST_CASE("router: X-Client-Id is at most 128 bytes") {
+  using namespace router_admission;
+  fixture f;
+  const std::string ok(server::max_client_id, 'c'), too_long(server::max_client_id + 1, 'c');
+  CHECK(as_job(get(f, "/5", {}, {}, ok)).n == 5);
+  CHECK(as_job(get(f, "/5", {}, {}, "")).n == 5);
+  CHECK(as_job(rpc(f, {}, {}, {}, ok)).jsonrpc);
+  check_bad(get(f, "/5", {}, {}, too_long), false, "X-Client-Id");
+  check_bad(get(f, "/square_sum?n=5", {}, {}, too_long), false, "X-Client-Id");
+  check_bad(rpc(f, {}, {}, {}, too_long), true, "X-Client-Id");
+  // Only jobs read it: a page is served whatever the header says.
+  CHECK(std::holds_alternative<server::scrape>(get(f, "/metrics", {}, {}, too_long)));
+}
