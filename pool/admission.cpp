@@ -96,7 +96,11 @@ bool sojourn_control::shed(clock::duration sojourn, clock::duration limit, clock
                            bool emptied, clock::time_point now,
                            const admission_options& o) noexcept {
   window_min_ = std::min(window_min_, emptied ? clock::duration::zero() : sojourn);
-  if (now >= window_end_) {
+  if (window_end_ == clock::time_point{}) {
+    // The first job: the first window starts now, and says nothing yet (one long wait is
+    // not a standing queue).
+    window_end_ = now + std::max(o.interval, 4 * target);
+  } else if (now >= window_end_) {
     overloaded_ = window_min_ > target;
     window_min_ = clock::duration::max();
     window_end_ = now + std::max(o.interval, 4 * target);

@@ -235,8 +235,8 @@ TEST_CASE("admission: the sojourn check sheds far past the limit, under a standi
   pool::sojourn_control c;
   const auto t0 = pool::clock::now();
 
-  // An empty mailbox: no overload, and a short wait is never shed.
-  CHECK_FALSE(c.shed(0ms, limit, target, true, t0, o));
+  // An empty mailbox (the first window, ending at t0): no overload, and a short wait is never shed.
+  CHECK_FALSE(c.shed(0ms, limit, target, true, t0 - 100ms, o));
   CHECK_FALSE(c.overloaded());
 
   // A burst: jobs wait 30 ms (6 times the limit) for most of an interval. Not a standing
@@ -249,20 +249,20 @@ TEST_CASE("admission: the sojourn check sheds far past the limit, under a standi
   CHECK(c.shed(150ms, limit, target, false, t0 + 95ms, o));  // longer than the interval
 
   // The queue stood over the whole interval: overloaded, and 30 ms is now far past the limit.
-  CHECK(c.shed(30ms, limit, target, false, t0 + 100ms, o));
+  CHECK(c.shed(30ms, limit, target, false, t0 + 110ms, o));
   CHECK(c.overloaded());
   // Only far past: up to twice the limit is kept.
-  CHECK_FALSE(c.shed(8ms, limit, target, false, t0 + 110ms, o));
-  CHECK(c.shed(11ms, limit, target, false, t0 + 120ms, o));
+  CHECK_FALSE(c.shed(8ms, limit, target, false, t0 + 120ms, o));
+  CHECK(c.shed(11ms, limit, target, false, t0 + 130ms, o));
   // A class with a longer limit (high: twice the target) keeps what it can wait.
-  CHECK_FALSE(c.shed(15ms, 2 * target, target, false, t0 + 130ms, o));
-  CHECK(c.shed(25ms, 2 * target, target, false, t0 + 140ms, o));
+  CHECK_FALSE(c.shed(15ms, 2 * target, target, false, t0 + 140ms, o));
+  CHECK(c.shed(25ms, 2 * target, target, false, t0 + 150ms, o));
 
   // The mailbox empties once in the next interval: no standing queue, no overload.
-  CHECK_FALSE(c.shed(1ms, limit, target, true, t0 + 150ms, o));
-  CHECK_FALSE(c.shed(30ms, limit, target, false, t0 + 210ms, o));
+  CHECK_FALSE(c.shed(1ms, limit, target, true, t0 + 160ms, o));
+  CHECK_FALSE(c.shed(30ms, limit, target, false, t0 + 220ms, o));
   CHECK_FALSE(c.overloaded());
-  CHECK_FALSE(c.shed(30ms, limit, target, false, t0 + 250ms, o));
+  CHECK_FALSE(c.shed(30ms, limit, target, false, t0 + 260ms, o));
 
   // A longer target stretches the window and the timeouts with it.
   pool::sojourn_control slow;
@@ -271,6 +271,16 @@ TEST_CASE("admission: the sojourn check sheds far past the limit, under a standi
   CHECK_FALSE(slow.shed(500ms, long_target, long_target, false, t0 + 500ms, o));
   CHECK_FALSE(slow.shed(1500ms, long_target, long_target, false, t0 + 2s, o));
   CHECK_FALSE(slow.overloaded());
+}
+
+TEST_CASE("admission: a fresh sojourn check does not take one long wait for a standing queue") {
+  pool::admission_options o;
+  o.interval = 100ms;
+  pool::sojourn_control c;
+  const auto t0 = pool::clock::now();
+  // The first job a worker takes waited 30 ms: a burst at start-up, not an interval of it.
+  CHECK_FALSE(c.shed(30ms, 5ms, 5ms, false, t0, o));
+  CHECK_FALSE(c.overloaded());
 }
 
 TEST_CASE("admission pool: a job is never refused while a worker is idle") {
