@@ -8,7 +8,8 @@ namespace server {
 
 namespace {
 
-// Over about two sweeps, so that a client that stops is inactive within a second or so; a
+// Over about two sweeps (a fifth of a second), so that a client that stops is inactive
+// within a second or so; a
 // first measurement is taken whole, so that a new client is judged from its first sweep.
 double smoothed(double old, double now) {
   return old == 0 ? now : 0.5 * old + 0.5 * now;

@@ -1,6 +1,6 @@
 #pragma once
 // Fairness between clients: who asks for how much of the pool. A client is its X-Client-Id,
-// or else its address. Twice a second sweep() turns each client's requests into a rate and
+// or else its address. Ten times a second sweep() turns each client's requests into a rate and
 // shares the pool's throughput out max-min fairly (water-filling: a client asking for less
 // than an equal share gets what it asks, the rest split what is left); a client asking for
 // more than its share is over it, and admission gives its jobs half their class's wait limit
@@ -12,6 +12,7 @@
 // connection (again only when X-Client-Id changes); a request then costs one relaxed add.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -25,6 +26,9 @@ namespace server {
 
 class client_shares {
  public:
+  /// How often the server calls sweep(): a new heavy client is judged within this.
+  static constexpr std::chrono::milliseconds sweep_period{100};
+
   /// One client, kept while any session refers to it.
   class client {
    public:

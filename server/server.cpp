@@ -99,6 +99,7 @@ server::server(const config::settings& settings, workers::job_registry registry)
       acceptor_(sockets::listen_on(*io_[0], settings.host, settings.port, "HOST")),
       accept_retry_(*io_[0]),
       sampler_(*io_[0]),
+      share_sweeper_(*io_[0]),
       drain_timer_(*io_[0]),
       signals_(*io_[0]) {
   if (settings.access_log) access_.emplace(settings.log_format);
@@ -146,6 +147,7 @@ void server::run() {
   if (signals_armed_) wait_signal();
   do_accept();
   do_sample();
+  if (settings_.admission == pool::admission_mode::adaptive) do_share_sweep();
   if (actors_) actors_->start();
 
   // "While the server is running there is always an asynchronous operation outstanding"
@@ -199,6 +201,7 @@ void server::begin_drain() {
   if (actors_) actors_->close();  // the actors there keep serving the requests in progress
   accept_retry_.cancel();
   sampler_.cancel();
+  share_sweeper_.cancel();
   drain_timer_.expires_after(settings_.drain_timeout);
   drain_timer_.async_wait([this](const boost::system::error_code& e) { on_drain_deadline(e); });
   const auto live = live_sessions();
@@ -269,14 +272,22 @@ void server::do_accept() {
   });
 }
 
+void server::do_share_sweep() {
+  share_sweeper_.expires_after(client_shares::sweep_period);
+  share_sweeper_.async_wait([this](boost::system::error_code ec) {
+    if (ec || draining()) return;
+    const auto totals = pool_.snapshot().total;
+    clients_.sweep(pool::clock::now(), totals.completed + totals.failed + totals.cancelled);
+    do_share_sweep();
+  });
+}
+
 void server::do_sample() {
   sampler_.expires_after(sample_period);
   sampler_.async_wait([this](boost::system::error_code ec) {
     if (ec || draining()) return;
     const auto now = pool::clock::now();
     pool_.sample_throughput(now);
-    const auto totals = pool_.snapshot().total;
-    clients_.sweep(now, totals.completed + totals.failed + totals.cancelled);
     window_.sample(window_point(now));
     do_sample();
   });

@@ -95,6 +95,8 @@ class server {
   void run_io(boost::asio::io_context& io);
   void do_accept();
   void do_sample();
+  /// Fair shares (ADMISSION=adaptive): every client_shares::sweep_period.
+  void do_share_sweep();
   /// The counters the live window follows, at `now`.
   observability::live_window::point window_point(pool::clock::time_point now) const;
   /// What /metrics and /stats show, at `now`.
@@ -130,6 +132,7 @@ class server {
   boost::asio::steady_timer accept_retry_;
   sockets::accept_pacing accept_pacing_{"accept"};  // acceptor handler only
   boost::asio::steady_timer sampler_;
+  boost::asio::steady_timer share_sweeper_;
   boost::asio::steady_timer drain_timer_;
   boost::asio::signal_set signals_;
   bool signals_armed_ = false;
