@@ -5,6 +5,8 @@
 # and prints each run, the medians and their ratio (this tree / REV).
 #
 #   bench/compare_commits.sh REV [PATH] [RUNS]     # e.g. bench/compare_commits.sh 95b1c6e /0 5
+#
+# OLD_BINARY=path/to/poolserver skips the build: that binary stands for REV.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { echo "usage: bench/compare_commits.sh REV [PATH] [RUNS]" >&2; exit 2; }
@@ -15,11 +17,15 @@ new=build/release/server/poolserver
 [ -x "$new" ] || { echo "build the release preset first ($new is missing)" >&2; exit 1; }
 command -v wrk >/dev/null || scripts/apt-install.sh wrk
 
-tree=$(mktemp -d)
-trap 'git worktree remove --force "$tree" 2>/dev/null || rm -rf "$tree"' EXIT
-git worktree add -q --detach "$tree" "$rev"
-(cd "$tree" && cmake --preset release >/dev/null && cmake --build --preset release --target poolserver >/dev/null)
-old=$tree/build/release/server/poolserver
+if [ -n "${OLD_BINARY:-}" ]; then
+  old=$OLD_BINARY  # REV's poolserver, built already (REV then only names it)
+else
+  tree=$(mktemp -d)
+  trap 'git worktree remove --force "$tree" 2>/dev/null || rm -rf "$tree"' EXIT
+  git worktree add -q --detach "$tree" "$rev"
+  (cd "$tree" && cmake --preset release >/dev/null && cmake --build --preset release --target poolserver >/dev/null)
+  old=$tree/build/release/server/poolserver
+fi
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 # One run: start the binary, wait for /healthz, load it, stop it; prints requests/s.
