@@ -8,11 +8,11 @@ namespace server {
 
 namespace {
 
-// Over about two sweeps (a fifth of a second), so that a client that stops is inactive
-// within a second or so; a
-// first measurement is taken whole, so that a new client is judged from its first sweep.
+// Over about four sweeps (0.4 s): a client sending 20 requests a second sends two in a
+// sweep, give or take two, and must not look heavy because of that. A first measurement is
+// taken whole, so that a new client is judged from its first sweep.
 double smoothed(double old, double now) {
-  return old == 0 ? now : 0.5 * old + 0.5 * now;
+  return old == 0 ? now : 0.75 * old + 0.25 * now;
 }
 
 }  // namespace
@@ -55,7 +55,9 @@ void client_shares::sweep(pool::clock::time_point now, std::uint64_t finished) {
   double left = throughput_;
   for (std::size_t i = 0; i < live.size(); ++i) {
     const double share = left / static_cast<double>(live.size() - i);
-    const bool over = live.size() > 1 && live[i]->rate_ > share;
+    // Over only by half again: a client near its share is not one sending ten times more,
+    // and a rate measured over a few sweeps is only that precise.
+    const bool over = live.size() > 1 && live[i]->rate_ > over_share_factor * share;
     live[i]->over_.store(over, std::memory_order_relaxed);
     left -= std::min(live[i]->rate_, share);
   }

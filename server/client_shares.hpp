@@ -28,6 +28,8 @@ class client_shares {
  public:
   /// How often the server calls sweep(): a new heavy client is judged within this.
   static constexpr std::chrono::milliseconds sweep_period{100};
+  /// A client is over its share when it asks for more than this times it.
+  static constexpr double over_share_factor = 1.5;
 
   /// One client, kept while any session refers to it.
   class client {
