@@ -97,7 +97,11 @@ def raise_fd_limit():
 class Poolserver:
     def __init__(self, **settings):
         self.port = free_port()
-        env = dict(os.environ, PORT=str(self.port), HOST=HOST, LOG_LEVEL="warn")
+        # ADMISSION=static: these are closed-loop measurements of the request path, and
+        # wrk's connections keep a standing queue that adaptive admission would refuse
+        # (docs/admission.md); docs/overload.md measures admission itself.
+        env = dict(os.environ, PORT=str(self.port), HOST=HOST, LOG_LEVEL="warn",
+                   ADMISSION="static")
         env.update({k: str(v) for k, v in settings.items()})
         self.proc = subprocess.Popen([str(SERVER)], env=env, preexec_fn=raise_fd_limit)
         wait_for(self.url("/healthz"), 10)
@@ -334,7 +338,7 @@ Wake-up latency, medians over the repetitions of each run's percentiles (µs):
             f"{spread([r['p99'] for r in rs])} |")
         self.section("2. Request path, trivial job: GET /0 against nginx `return 200`", f"""
 Command: `wrk -t1 -c50 -d{self.seconds}s` against each, alternating, {self.runs} runs each;
-poolserver with `THREADS=2` (its defaults otherwise: one IO thread), nginx {nginx_version()}
+poolserver with `THREADS=2` and `ADMISSION=static` (its defaults otherwise: one IO thread), nginx {nginx_version()}
 with one worker process and `return 200` (config written by the suite). `GET /healthz` is
 answered by the IO thread itself: the HTTP side alone, without the hop to a worker and back
 that every job makes. Latency in µs.
@@ -398,7 +402,7 @@ Ratio: **{ratio:.3f}x** the compute bound (goal >= 0.85). Latency p50
         self.headline["memory"] = (median(idle), median(loaded))
         f = "{:.1f}"
         self.section("5. Memory", f"""
-RSS of poolserver (`THREADS=2`, defaults otherwise) read from `/proc/PID/status`, {self.runs}
+RSS of poolserver (`THREADS=2 ADMISSION=static`, defaults otherwise) read from `/proc/PID/status`, {self.runs}
 fresh servers: right after start, after a 1 s `wrk -c50` warm-up on GET /0, and with 1,000
 keep-alive connections open at once, each having been answered one GET /0.
 
