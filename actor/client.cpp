@@ -19,6 +19,9 @@ using error_code = boost::system::error_code;
 
 namespace {
 constexpr std::size_t max_unsent = 16 << 20;  // bytes of answers not yet written
+// The longest deadline taken from the server (a day, as its own longest request timeout):
+// a larger one would overflow the clock.
+constexpr std::uint64_t max_wait_ms = 86'400'000;
 }  // namespace
 
 client::client(net::io_context& io, client_options options, pool::worker_pool& pool,
@@ -31,7 +34,8 @@ client::client(net::io_context& io, client_options options, pool::worker_pool& p
       resolver_(io),
       socket_(io),
       retry_timer_(io),
-      backoff_(options_.first_backoff) {}
+      backoff_(options_.first_backoff),
+      leave_timer_(io) {}
 
 void client::start() {
   net::post(io_, [this] { connect(); });
@@ -43,8 +47,28 @@ void client::stop() {
   if (connected_) disconnect("stopping", false);
   resolver_.cancel();
   retry_timer_.cancel();
+  leave_timer_.cancel();
   error_code ec;
   socket_.close(ec);
+  if (options_.on_stopped) options_.on_stopped();
+}
+
+void client::leave() {
+  if (stopped_ || leaving_) return;
+  if (!connected_ || peer_ != peer_kind::greeted) return stop();
+  leaving_ = true;
+  spdlog::info("leaving: the server sends no new job; answering the {} job(s) here first",
+               running_.size());
+  append_leave(outgoing_);
+  flush();
+  leave_timer_.expires_after(options_.leave_timeout);
+  leave_timer_.async_wait([this](error_code ec) {
+    if (ec || stopped_) return;
+    spdlog::warn("leaving: {} job(s) still running after {} ms: stopping them (the server runs "
+                 "them again elsewhere)",
+                 running_.size(), options_.leave_timeout.count());
+    stop();
+  });
 }
 
 void client::connect() {
@@ -82,13 +106,27 @@ void client::on_connect(error_code ec, const tcp::endpoint& peer) {
   // for max_backoff): a server that accepts and closes at once, as one past
   // ACTOR_MAX_CONNECTIONS does, would otherwise be tried every 0.1 s forever.
   connected_at_ = std::chrono::steady_clock::now();
-  token_ = std::make_shared<pool::cancel_token>();
   frames_ = frame_reader{};
   outgoing_.clear();
+  heard_ = 0;
   std::ostringstream where;
   where << peer;
   spdlog::info("connected to {} as process {}: serving jobs on {} local worker(s)", where.str(),
                pid_, pool_.size());
+  if (send_greeting_) {
+    peer_ = peer_kind::greeting;
+    hello h;
+    h.pid = pid_;
+    for (const auto& [name, fn] : registry_.kinds()) h.kinds.push_back(name);
+    h.workers = pool_.size();
+    h.capacity = pool_.size() * pool_.options().queue_capacity;
+    h.version = POOLSERVER_VERSION;
+    h.token = options_.token;
+    append_hello(outgoing_, h);
+    flush();
+  } else {
+    peer_ = peer_kind::seed;
+  }
   read_more();
 }
 
@@ -122,58 +160,114 @@ void client::on_message(std::string_view text) {
   // jobs meanwhile would grow this without bound.
   if (outgoing_.size() > max_unsent)
     return disconnect("the server sends jobs but does not read the answers", true);
-  auto parsed = parse_request(text);
+  ++heard_;  // even a malformed message: the server said something
+  auto parsed = parse_from_server(text);
   if (auto* bad = std::get_if<malformed>(&parsed))
     return disconnect("malformed message from the server (" + bad->reason + ")", true);
+  if (auto* w = std::get_if<welcome>(&parsed)) {
+    if (peer_ != peer_kind::greeting) return disconnect("a welcome it did not ask for", true);
+    peer_ = peer_kind::greeted;
+    backoff_ = options_.first_backoff;  // admitted: a working connection
+    spdlog::info("joined: the server (version {}) takes up to {} job(s) at once here", w->version,
+                 w->max_in_flight);
+    return;
+  }
+  if (auto* r = std::get_if<refused>(&parsed)) {
+    spdlog::error("the server refused this actor: {}", r->reason);
+    return disconnect("refused", false);
+  }
+  if (auto* c = std::get_if<cancel>(&parsed)) {
+    // A job answered already, or never here: nothing to stop.
+    if (const auto it = running_.find(c->id); it != running_.end())
+      it->second->cancel(c->reason == "deadline"   ? pool::stop_reason::deadline
+                         : c->reason == "shutdown" ? pool::stop_reason::shutdown
+                                                   : pool::stop_reason::client_gone);
+    return;
+  }
   const auto& req = std::get<job_request>(parsed);
+  if (peer_ == peer_kind::greeting) {
+    peer_ = peer_kind::seed;
+    spdlog::info("the server sends jobs without a welcome: it speaks the seed's protocol only "
+                 "(no leave, no cancel)");
+  }
   backoff_ = options_.first_backoff;  // a server that sends jobs: a working connection
+  ++totals_.received;
   if (!req.invalid_args.empty()) {
+    ++totals_.failed;
     append_error(outgoing_, req.id, req.invalid_args);
     return flush();
   }
-  run_job(req.id, req.method, req.n);
+  run_job(req);
 }
 
-void client::run_job(std::uint64_t id, std::string_view method, std::uint64_t n) {
-  const auto* fn = registry_.find(method);
+void client::run_job(const job_request& req) {
+  const auto id = req.id;
+  const auto* fn = registry_.find(req.method);
   if (!fn) {
-    append_error(outgoing_, id, "unknown method '" + std::string(method) + "'");
+    ++totals_.failed;
+    append_error(outgoing_, id, "unknown method '" + req.method + "'");
+    return flush();
+  }
+  // The deadline the server sent, so the job stops when its request stops waiting even if
+  // the cancel is late or lost.
+  auto deadline = pool::clock::time_point::max();
+  if (req.deadline_ms)
+    deadline = pool::clock::now() +
+               std::chrono::milliseconds(std::min<std::uint64_t>(*req.deadline_ms, max_wait_ms));
+  auto token = std::make_shared<pool::cancel_token>(deadline);
+  if (!running_.emplace(id, token).second) {
+    ++totals_.failed;
+    append_error(outgoing_, id, "a job with this id is running here already");
     return flush();
   }
   pool::job j;
+  const auto n = req.n;
   j.work = [fn, n](const pool::cancel_token& t) { return (*fn)(n, t); };
-  j.token = token_;
+  j.token = std::move(token);
   j.done = [this, conn = connection_, id](pool::job_result&& r) {
     net::post(io_, [this, conn, id, r = std::move(r)]() mutable {
       on_job_done(conn, id, std::move(r));
     });
   };
+  const char* refusal = nullptr;
   switch (pool_.try_submit(j).status) {
     case pool::submit_status::accepted:
       return;
     case pool::submit_status::full:
     case pool::submit_status::shed:  // the actor's pool admits what fits (no ADMISSION here)
-      append_error(outgoing_, id, "actor overloaded: its local mailboxes are full");
-      return flush();
+      refusal = "actor overloaded: its local mailboxes are full";
+      break;
     case pool::submit_status::closed:
     case pool::submit_status::empty:
-      append_error(outgoing_, id, "actor is shutting down");
-      return flush();
+      refusal = "actor is shutting down";
+      break;
   }
+  running_.erase(id);
+  ++totals_.failed;
+  append_error(outgoing_, id, refusal);
+  flush();
 }
 
 void client::on_job_done(std::uint64_t conn, std::uint64_t id, pool::job_result&& r) {
+  if (r.status == pool::job_status::completed) ++totals_.completed;
+  if (r.status == pool::job_status::cancelled) ++totals_.cancelled;
   if (stopped_ || conn != connection_ || !connected_) return;  // its connection is gone
+  running_.erase(id);
   switch (r.status) {
     case pool::job_status::completed:
       append_value(outgoing_, id, r.value, pid_);
       break;
     case pool::job_status::failed:
     case pool::job_status::refused:
+      ++totals_.failed;
       append_error(outgoing_, id, "job failed: " + r.error);
       break;
     case pool::job_status::cancelled:
-      return;  // only this connection's end cancels jobs
+      // Stopped by the server's cancel or its deadline: the answer frees its place there.
+      append_error(outgoing_, id,
+                   "cancelled: " +
+                       std::string(pool::stop_reason_names[static_cast<std::size_t>(r.stop)]));
+      break;
   }
   flush();
 }
@@ -198,12 +292,27 @@ void client::disconnect(const std::string& why, bool warn) {
   ++connection_;  // handlers of this connection see they are stale
   if (std::chrono::steady_clock::now() - connected_at_ >= options_.max_backoff)
     backoff_ = options_.first_backoff;  // it was up a good while: come back soon
-  if (token_) token_->cancel(pool::stop_reason::client_gone);  // its jobs stop
+  for (auto& [id, token] : running_) token->cancel(pool::stop_reason::client_gone);
+  running_.clear();
   error_code ec;
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   outgoing_.clear();
   spdlog::log(warn ? spdlog::level::warn : spdlog::level::info, "disconnected: {}", why);
+  if (leaving_) {
+    // The server closes the connection once every job here is answered: the leave is done.
+    spdlog::info("left the pool");
+    return stop();
+  }
+  // A server that closed the connection without a word after the greeting may be one that
+  // does not take greetings: the next attempt goes without one (and the one after with one
+  // again, should that not help either).
+  if (heard_ == 0 && !stopped_) {
+    if (send_greeting_)
+      spdlog::info("the server closed the connection without answering the greeting: trying "
+                   "the seed's protocol next");
+    send_greeting_ = !send_greeting_;
+  }
   retry_later();
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 
 #include <spdlog/spdlog.h>
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
     std::printf("poolactor %s\n", POOLSERVER_VERSION);
     return 0;
   }
-  actor::client_options options;
+  actor::client_options options;  // host and port from the command line
   if (argc != 2 || !split_address(argv[1], options.host, options.port)) {
     std::fputs(usage, stderr);
     return 2;
@@ -66,6 +67,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   logging::install_default_logger("poolactor", settings);
+  options.leave_timeout = settings.drain_timeout;
   spdlog::info("poolactor {} starting: THREADS={} STRATEGY={} QUEUE_CAPACITY={}, square_sum "
                "kernel {}",
                POOLSERVER_VERSION, settings.threads, pool::to_string(settings.strategy),
@@ -75,16 +77,31 @@ int main(int argc, char** argv) {
   pool::worker_pool pool({settings.threads, settings.queue_capacity, settings.strategy,
                           settings.worker_nice, false});
   boost::asio::io_context io(1);
-  actor::client client(io, options, pool, registry);
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-    if (ec) return;
-    spdlog::info("signal {}: leaving (the server runs the jobs in flight here again)", signo);
-    client.stop();
-  });
+  options.on_stopped = [&signals] { signals.cancel(); };  // then run() returns
+  actor::client client(io, options, pool, registry);
+  // The first signal leaves gracefully (the jobs here are answered first, within
+  // DRAIN_TIMEOUT_MS); a second one stops at once (the server runs them again elsewhere).
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int signo) {
+        if (ec) return;
+        static bool first = true;
+        if (first) {
+          first = false;
+          spdlog::info("signal {}: leaving (a second signal stops at once)", signo);
+          signals.async_wait(on_signal);  // first: a leave that stops at once cancels it
+          client.leave();
+          return;
+        }
+        spdlog::info("signal {}: stopping now", signo);
+        client.stop();
+      };
+  signals.async_wait(on_signal);
   client.start();
   io.run();
   pool.shutdown();
-  spdlog::info("stopped");
+  const auto& t = client.totals();
+  spdlog::info("stopped: {} job(s) received, {} run to their end, {} failed, {} cancelled",
+               t.received, t.completed, t.failed, t.cancelled);
   return 0;
 }

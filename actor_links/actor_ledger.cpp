@@ -13,21 +13,79 @@ actor_ledger::actor_ledger(limits l, std::function<std::uint64_t()> next_id, std
 
 bool actor_ledger::try_submit(pool::job& j, clock::time_point now, bool& start_flush) {
   std::lock_guard lock(mutex_);
-  if (closed_) return false;
+  if (closed_ || leaving_) return false;
   if (in_flight_.size() >= limits_.max_in_flight || outgoing_.size() >= limits_.max_unsent) {
     ++producer_waits_;
     return false;
   }
   const auto id = next_id_();
-  actor::append_request(outgoing_, id, j.method, j.arg);
+  // A greeted actor stops the job itself when its request stops waiting, as a local worker
+  // does: it is sent the time left (rounded up, so it never stops before the server does).
+  std::optional<std::uint64_t> deadline_ms;
+  if (greeted_ && j.token && j.token->deadline() != clock::time_point::max()) {
+    const auto left = j.token->deadline() - now;
+    deadline_ms = left <= clock::duration::zero()
+                      ? 0
+                      : static_cast<std::uint64_t>(
+                            std::chrono::ceil<std::chrono::milliseconds>(left).count());
+  }
+  actor::append_request(outgoing_, id, j.method, j.arg, deadline_ms);
   if (in_flight_.empty()) heard_ = now;  // silence counts from the first job in flight
   j.accepted = now;
   in_flight_.emplace(id, pending{std::move(j), now});
   ++produced_;
   // Jobs that arrive while a write is under way ride along in the next one.
-  start_flush = !flushing_;
+  start_flush = start_flush_locked();
+  return true;
+}
+
+bool actor_ledger::start_flush_locked() {
+  if (flushing_) return false;
   flushing_ = true;
   return true;
+}
+
+void actor_ledger::greeted(std::size_t capacity) {
+  std::lock_guard lock(mutex_);
+  greeted_ = true;
+  if (capacity != 0) limits_.max_in_flight = std::min(limits_.max_in_flight, capacity);
+}
+
+bool actor_ledger::is_greeted() const {
+  std::lock_guard lock(mutex_);
+  return greeted_;
+}
+
+void actor_ledger::leave() {
+  std::lock_guard lock(mutex_);
+  leaving_ = true;
+}
+
+bool actor_ledger::leaving() const {
+  std::lock_guard lock(mutex_);
+  return leaving_;
+}
+
+bool actor_ledger::say(std::string_view framed) {
+  std::lock_guard lock(mutex_);
+  if (closed_) return false;
+  outgoing_ += framed;
+  return start_flush_locked();
+}
+
+bool actor_ledger::cancel_abandoned() {
+  std::lock_guard lock(mutex_);
+  if (!greeted_ || closed_) return false;
+  bool any = false;
+  for (auto& [id, p] : in_flight_) {
+    if (p.cancel_sent || !p.job.token) continue;
+    const auto why = p.job.token->check();
+    if (why == pool::stop_reason::none) continue;
+    actor::append_cancel(outgoing_, id, pool::stop_reason_names[static_cast<std::size_t>(why)]);
+    p.cancel_sent = true;
+    any = true;
+  }
+  return any && start_flush_locked();
 }
 
 bool actor_ledger::take_unsent(std::string& out, clock::time_point now) {
@@ -41,21 +99,31 @@ bool actor_ledger::take_unsent(std::string& out, clock::time_point now) {
   return true;
 }
 
-std::optional<std::string> actor_ledger::feed(std::string_view bytes, clock::time_point now) {
+std::optional<std::string> actor_ledger::feed(std::string_view bytes, clock::time_point now,
+                                              const on_control& control) {
   std::optional<std::string> broken;
   const bool fits = frames_.feed(bytes, [&](std::string_view text) {
-    if (!broken) broken = on_message(text, now);  // nothing after a breach counts
+    if (!broken) broken = on_message(text, now, control);  // nothing after a breach counts
   });
   if (broken) return broken;
   if (!fits) return "a message longer than " + std::to_string(limits_.max_message) + " bytes";
   return std::nullopt;
 }
 
-std::optional<std::string> actor_ledger::on_message(std::string_view text, clock::time_point now) {
-  auto parsed = actor::parse_reply(text);
+std::optional<std::string> actor_ledger::on_message(std::string_view text, clock::time_point now,
+                                                    const on_control& control) {
+  auto parsed = actor::parse_from_actor(text);
+  ++messages_;
   if (auto* bad = std::get_if<actor::malformed>(&parsed))
     return "malformed message (" + bad->reason + ")";
-  auto& reply = std::get<actor::job_reply>(parsed);
+  if (auto* reply = std::get_if<actor::job_reply>(&parsed)) return on_reply(std::move(*reply), now);
+  // A greeting or a leave where the link takes none (the fuzzer, a test) is not understood.
+  if (!control) return "a greeting or a leave where none is expected";
+  if (auto* h = std::get_if<actor::hello>(&parsed)) return control(std::move(*h));
+  return control(std::get<actor::leave>(parsed));
+}
+
+std::optional<std::string> actor_ledger::on_reply(actor::job_reply&& reply, clock::time_point now) {
   pending p;
   auto stop = pool::stop_reason::none;
   {

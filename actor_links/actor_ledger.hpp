@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "actor/framing.hpp"
+#include "actor/protocol.hpp"
 #include "pool/job.hpp"
 #include "pool/metrics.hpp"
 #include "pool/worker.hpp"
@@ -52,9 +53,29 @@ class actor_ledger {
   bool take_unsent(std::string& out, pool::clock::time_point now);
   /// The write of what take_unsent() gave has completed.
   void written() noexcept { writing_since_.reset(); }
+  /// A greeting or a leave, for the link to act on; it returns why the link must end, if it must.
+  using control = std::variant<actor::hello, actor::leave>;
+  using on_control = std::function<std::optional<std::string>(control&&)>;
   /// Bytes from the actor: finishes each job they answer (its `done` is called outside the
-  /// lock). Returns why the link must end when they break the protocol; nothing more is read.
-  std::optional<std::string> feed(std::string_view bytes, pool::clock::time_point now);
+  /// lock) and hands greetings and leaves to `control`. Returns why the link must end when
+  /// they break the protocol; nothing more is read.
+  std::optional<std::string> feed(std::string_view bytes, pool::clock::time_point now,
+                                  const on_control& control = {});
+  /// The actor greeted: its jobs carry their deadlines and may be cancelled, and at most
+  /// `capacity` (when not 0) are in flight there at once. Before any job is taken.
+  void greeted(std::size_t capacity);
+  bool is_greeted() const;
+  /// The actor leaves: no job is taken any more; its jobs in flight are still answered.
+  void leave();
+  bool leaving() const;
+  /// Frames a message to the actor (a welcome, a refusal) to go out with the next write;
+  /// returns whether the caller must start writing (as try_submit()).
+  bool say(std::string_view framed);
+  /// Frames a cancel for each job of a greeted actor whose request no longer waits for it
+  /// (its token says stop), once per job; returns whether the caller must start writing.
+  bool cancel_abandoned();
+  /// How many messages the actor sent so far (greetings and leaves included).
+  std::uint64_t messages() const noexcept { return messages_; }
   /// Why the link must end for silence, if it must: jobs in flight and nothing heard for
   /// `timeout`, or a write under way for `timeout` (the actor reads nothing).
   std::optional<std::string> silent(pool::clock::time_point now,
@@ -76,6 +97,8 @@ class actor_ledger {
   std::size_t in_flight() const;
   /// The actor's process id, once an answer said it (0 before).
   std::int64_t pid() const noexcept { return pid_.load(std::memory_order_relaxed); }
+  /// The pid its greeting said (answers may say another later).
+  void said_pid(std::int64_t pid) noexcept { pid_.store(pid, std::memory_order_relaxed); }
   /// Bytes of a message whose NUL has not arrived yet.
   std::size_t partial() const noexcept { return frames_.pending(); }
 
@@ -83,22 +106,30 @@ class actor_ledger {
   struct pending {
     pool::job job;
     pool::clock::time_point sent;  // accepted for sending
+    bool cancel_sent = false;
   };
 
   // One message from the actor; why the link must end, if it must.
-  std::optional<std::string> on_message(std::string_view text, pool::clock::time_point now);
+  std::optional<std::string> on_message(std::string_view text, pool::clock::time_point now,
+                                        const on_control& control);
+  std::optional<std::string> on_reply(actor::job_reply&& reply, pool::clock::time_point now);
+  // Under the mutex: asks for a write unless one is asked for or under way.
+  bool start_flush_locked();
 
-  const limits limits_;
+  limits limits_;                                         // max_in_flight: lowered by greeted()
   const std::function<std::uint64_t()> next_id_;
   const std::string name_;
   actor::frame_reader frames_;                            // link thread only
   std::optional<pool::clock::time_point> writing_since_;  // link thread only
+  std::uint64_t messages_ = 0;                            // link thread only
 
   mutable std::mutex mutex_;  // guards the members below
   std::unordered_map<std::uint64_t, pending> in_flight_;
   std::string outgoing_;             // framed jobs not yet handed to a write
   bool flushing_ = false;            // a write is asked for or under way
   bool closed_ = false;              // no more jobs: the link ended
+  bool greeted_ = false;             // deadlines and cancels go to the actor
+  bool leaving_ = false;             // the actor said it leaves: no more jobs
   pool::clock::time_point heard_{};  // last message, or when in_flight_ became non-empty
   std::uint64_t produced_ = 0;
   std::uint64_t producer_waits_ = 0;

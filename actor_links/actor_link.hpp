@@ -9,8 +9,11 @@
 #include <utility>  // before Asio: see docs/architecture.md, known pitfalls
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <vector>
 #include <string>
 
 #include <boost/asio/basic_waitable_timer.hpp>
@@ -27,34 +30,55 @@ using sockets::tcp_socket;
 
 class actor_listener;
 
-/// Why a link ended, as counted in poolserver_actor_disconnects_total.
+/// Why a link ended, as counted in poolserver_actor_disconnects_total (for an actor that had
+/// joined the pool) or poolserver_actor_refusals_total (for one that never did).
 enum class link_end : std::uint8_t {
   closed,     ///< the actor closed the connection or it failed (reset, write error)
   malformed,  ///< the actor broke the protocol (malformed, oversized, unknown id)
   timeout,    ///< jobs in flight and nothing heard, or a write waiting, for ACTOR_TIMEOUT_MS
   shutdown,   ///< the server is stopping
+  left,       ///< the actor said it leaves, and every job it held was answered
+  refused,    ///< the actor was not admitted (credentials, greeting): it never joined
 };
-inline constexpr std::array<std::string_view, 4> link_end_names{"closed", "malformed", "timeout",
-                                                                "shutdown"};
+inline constexpr std::array<std::string_view, 6> link_end_names{
+    "closed", "malformed", "timeout", "shutdown", "left", "refused"};
+
+/// How long a link waits for a greeting before it takes a silent actor for a seed one (when
+/// the server asks for no credentials). An actor that greets does so as soon as it connects.
+/// The greeting follows the TCP (or TLS) handshake at once, so this is short.
+inline constexpr std::chrono::milliseconds greeting_window{50};
+/// How often a link looks for jobs a greeted actor holds whose requests stopped waiting.
+inline constexpr std::chrono::milliseconds cancel_period{5};
+/// The one kind a seed actor (one that did not greet) runs.
+inline constexpr std::string_view seed_kind = "square_sum";
 
 class actor_link final : public pool::remote_backend,
                          public std::enable_shared_from_this<actor_link> {
  public:
   actor_link(tcp_socket&& socket, actor_listener& owner, std::string name);
 
-  /// Joins the pool and starts reading answers and watching for silence.
+  /// Starts reading: the actor joins the pool once it greeted (or, when the server asks for
+  /// no credentials, once it stayed silent for greeting_window: a seed actor).
   void start();
   /// Ends the link (from any thread): the server is stopping.
   void stop();
 
   bool try_submit(pool::job& j) override;
+  bool offers(std::string_view kind) const override;
   std::size_t in_flight() const override { return ledger_.in_flight(); }
   pool::worker_stats stats() const override { return ledger_.stats(); }
   const std::string& name() const override { return name_; }
-  /// The actor's process id, once its first answer said it (0 before).
+  /// The actor's process id, once its greeting or first answer said it (0 before).
   std::int64_t pid() const noexcept { return ledger_.pid(); }
 
  private:
+  /// Joins the pool offering `kinds`.
+  void join(std::vector<std::string> kinds, bool greeted);
+  std::vector<std::string> kinds() const;
+  static std::string listed(const std::vector<std::string>& kinds);
+  std::optional<std::string> on_control(actor_ledger::control&& c);
+  /// Tells the actor why it is refused, then ends the link once that is written.
+  void refuse(std::string_view counted_as, const std::string& why);
   void read_more();
   void on_read(boost::system::error_code ec, std::size_t bytes);
   void flush();
@@ -71,6 +95,12 @@ class actor_link final : public pool::remote_backend,
   std::array<char, 4096> chunk_;
   std::string writing_;  // the bytes of the write outstanding (link thread only)
   bool ended_ = false;   // link thread only
+  bool joined_ = false;  // link thread only: in the pool (or it was)
+  std::string refusing_;  // link thread only: the refusal being written, then the end
+  std::chrono::steady_clock::time_point connected_at_;  // link thread only
+  // The kinds it offers: set when it joins, and once more if its greeting comes late.
+  mutable std::mutex kinds_mutex_;
+  std::vector<std::string> kinds_;
 };
 
 }  // namespace actor_links

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
+#include "actor/protocol.hpp"
 #include "sockets/listen.hpp"
 
 namespace actor_links {
@@ -97,7 +98,14 @@ void actor_listener::do_accept() {
 void actor_listener::refuse(tcp_socket socket, const tcp::endpoint& remote) {
   connections_refused_.fetch_add(1, std::memory_order_relaxed);
   boost::system::error_code ec;
-  socket.close(ec);  // the actor sees its connection end, and tries again later
+  // Told why, if its socket takes the few bytes at once (never waited for): an actor that
+  // greeted then knows the server heard it and refused, rather than took it for a server
+  // too old to greet. Then it sees the connection end, and tries again later.
+  std::string why;
+  actor::append_refused(why, "ACTOR_MAX_CONNECTIONS actors are connected");
+  socket.non_blocking(true, ec);
+  if (!ec) socket.write_some(net::buffer(why), ec);
+  socket.close(ec);
   if (!refusal_log_.allow(pool::clock::now())) {
     ++refusals_unlogged_;
     return;
@@ -112,10 +120,29 @@ void actor_listener::refuse(tcp_socket socket, const tcp::endpoint& remote) {
                settings_.actor_max_connections, more);
 }
 
-void actor_listener::link_ended(link_end why, std::int64_t pid,
-                                std::vector<actor_ledger::taken_back>&& jobs) {
+bool actor_listener::credentials_required() const noexcept {
+  return false;
+}
+
+std::optional<std::pair<std::string_view, std::string>> actor_listener::admit(
+    const actor::hello&) const {
+  return std::nullopt;
+}
+
+void actor_listener::count_refusal(std::string_view reason) {
+  for (std::size_t i = 0; i < refusal_names.size(); ++i)
+    if (refusal_names[i] == reason) refusals_[i].fetch_add(1, std::memory_order_relaxed);
+}
+
+void actor_listener::link_joined(const std::vector<std::string>&) {}
+
+void actor_listener::link_left(const std::vector<std::string>&) {}
+
+void actor_listener::link_ended(link_end why, bool joined, const std::vector<std::string>&,
+                                std::int64_t pid, std::vector<actor_ledger::taken_back>&& jobs) {
   open_links_.fetch_sub(1, std::memory_order_relaxed);
-  disconnects_[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed);
+  // An actor that never joined was refused (counted then) or went away before it greeted.
+  if (joined) disconnects_[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed);
   for (auto& [j, counted_as] : jobs) {
     pool::job_result r;
     r.started = true;
@@ -153,8 +180,11 @@ observability::actor_port_counters actor_listener::counters() const {
   out.connects = connects_.load(std::memory_order_relaxed);
   out.connections_refused = connections_refused_.load(std::memory_order_relaxed);
   for (std::size_t i = 0; i < link_end_names.size(); ++i)
-    out.disconnects.emplace_back(link_end_names[i],
+    if (static_cast<link_end>(i) != link_end::refused)  // never joined: counted as refusals
+      out.disconnects.emplace_back(link_end_names[i],
                                  disconnects_[i].load(std::memory_order_relaxed));
+  for (std::size_t i = 0; i < refusal_names.size(); ++i)
+    out.refusals.emplace_back(refusal_names[i], refusals_[i].load(std::memory_order_relaxed));
   out.redispatched = redispatched_.load(std::memory_order_relaxed);
   out.refused_jobs = refused_.load(std::memory_order_relaxed);
   std::vector<std::shared_ptr<actor_link>> live;

@@ -24,6 +24,11 @@
 
 namespace actor_links {
 
+/// Why an actor was refused, as counted in poolserver_actor_refusals_total: its credentials
+/// (a missing or wrong token), its TLS handshake, or its greeting (malformed, missing when
+/// credentials are required, or not first).
+inline constexpr std::array<std::string_view, 3> refusal_names{"credentials", "tls", "greeting"};
+
 class actor_listener {
  public:
   /// Binds ACTOR_HOST:ACTOR_PORT (throws if it cannot). Accepts on `ios[0]`; links are
@@ -46,9 +51,22 @@ class actor_listener {
   const config::settings& settings() const noexcept { return settings_; }
   /// A job id, unique for the life of the server.
   std::uint64_t next_id() noexcept { return next_id_.fetch_add(1, std::memory_order_relaxed); }
+  /// Whether an actor must greet with credentials (ACTOR_TOKEN) to join.
+  bool credentials_required() const noexcept;
+  /// Whether an actor that greeted so may join: nothing, or what its refusal is counted as
+  /// (poolserver_actor_refusals_total's reason) and why, as the actor is told.
+  std::optional<std::pair<std::string_view, std::string>> admit(const actor::hello& h) const;
+  /// Counts a refused actor.
+  void count_refusal(std::string_view reason);
+  /// A link joined the pool offering `kinds`, or (a late greeting) offers them now.
+  void link_joined(const std::vector<std::string>& kinds);
+  /// A link offers `kinds` no more (a late greeting replaced them).
+  void link_left(const std::vector<std::string>& kinds);
   /// A link ended for `why` with these jobs in flight: submits again those someone waits for
-  /// (or refuses them, 503), and answers the others cancelled. `pid`: the actor's, or 0.
-  void link_ended(link_end why, std::int64_t pid, std::vector<actor_ledger::taken_back>&& jobs);
+  /// (or refuses them, 503), and answers the others cancelled. `joined`: it was in the pool,
+  /// offering `kinds`; `pid`: the actor's, or 0.
+  void link_ended(link_end why, bool joined, const std::vector<std::string>& kinds,
+                  std::int64_t pid, std::vector<actor_ledger::taken_back>&& jobs);
 
   /// The actor port's counters now, for the metrics.
   observability::actor_port_counters counters() const;
@@ -77,6 +95,7 @@ class actor_listener {
   std::atomic<std::uint64_t> connects_{0};
   std::atomic<std::uint64_t> connections_refused_{0};
   std::array<std::atomic<std::uint64_t>, link_end_names.size()> disconnects_{};
+  std::array<std::atomic<std::uint64_t>, refusal_names.size()> refusals_{};
   std::atomic<std::uint64_t> redispatched_{0};  // jobs of a lost actor that another backend took
   std::atomic<std::uint64_t> refused_{0};       // ... that no backend had room for (503)
 };

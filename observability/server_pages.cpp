@@ -23,9 +23,15 @@ void write_actor_metrics(prometheus_writer& w, const actor_port_counters& a) {
            "Actors removed from the pool, by reason (closed: the actor closed or the connection "
            "failed; malformed: it broke the protocol; timeout: silent with jobs in flight, or "
            "reading nothing; "
-           "shutdown: the server stopped).");
+           "shutdown: the server stopped; left: it said it leaves and every job it held was "
+           "answered).");
   for (const auto& [reason, n] : a.disconnects)
     w.sample("poolserver_actor_disconnects_total", {{"reason", reason}}, n);
+  w.family("poolserver_actor_refusals_total", "counter",
+           "Actors refused before they joined, by reason (credentials: a missing or wrong "
+           "ACTOR_TOKEN; tls: the TLS handshake failed; greeting: malformed, missing or late).");
+  for (const auto& [reason, n] : a.refusals)
+    w.sample("poolserver_actor_refusals_total", {{"reason", reason}}, n);
   w.family("poolserver_actor_redispatched_jobs_total", "counter",
            "Jobs in flight at an actor that was removed, submitted again to another backend.");
   w.sample("poolserver_actor_redispatched_jobs_total", {}, a.redispatched);

@@ -3,6 +3,7 @@
 // pool, and reports the counters a local worker does where they apply.
 
 #include <string>
+#include <string_view>
 
 #include "pool/backend.hpp"
 #include "pool/worker.hpp"
@@ -21,6 +22,8 @@ class remote_backend : public backend {
   virtual worker_stats stats() const = 0;
   /// Its name in metrics and logs, unique among live ones (its address, e.g. "10.0.0.7:51234").
   virtual const std::string& name() const = 0;
+  /// Whether it runs jobs of this kind (a registry name; see job::method).
+  virtual bool offers(std::string_view kind) const = 0;
 };
 
 }  // namespace pool

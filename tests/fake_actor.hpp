@@ -12,6 +12,7 @@
 #include <deque>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include <doctest/doctest.h>
 #include <boost/asio/ip/tcp.hpp>
@@ -44,6 +45,33 @@ class fake_actor {
     inbox_.pop_front();
     REQUIRE(std::holds_alternative<actor::job_request>(parsed));
     return std::get<actor::job_request>(std::move(parsed));
+  }
+
+  /// The next message the server sends, whatever it is (fails the test after 10 s).
+  actor::from_server next_message() {
+    while (inbox_.empty()) REQUIRE(read_some());
+    auto parsed = actor::parse_from_server(inbox_.front());
+    inbox_.pop_front();
+    return parsed;
+  }
+  /// Greets the server as a poolactor would; returns what the server answered.
+  actor::from_server greet(std::vector<std::string> kinds = {"square_sum"},
+                           std::string token = {}, std::uint64_t capacity = 0) {
+    actor::hello h;
+    h.pid = 4242;
+    h.kinds = std::move(kinds);
+    h.capacity = capacity;
+    h.version = "test";
+    h.token = std::move(token);
+    std::string out;
+    actor::append_hello(out, h);
+    send(out);
+    return next_message();
+  }
+  void leave() {
+    std::string out;
+    actor::append_leave(out);
+    send(out);
   }
 
   /// Writes raw bytes.
