@@ -1,7 +1,8 @@
 // The real binaries: a poolserver with two poolactor processes on loopback. Jobs spread over
 // local workers and actors; an actor killed with SIGKILL under load loses no request and
 // answers none twice; a new actor picks up work at once; a poolactor drops a server that
-// breaks the protocol and reconnects.
+// breaks the protocol and reconnects; a rolling restart loses and repeats nothing; a job past
+// its deadline stops on the actor.
 
 #include <utility>
 
@@ -12,6 +13,8 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <memory>
+#include <vector>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -282,4 +285,135 @@ TEST_CASE(
   CHECK(waits.size() <= 6);
   CHECK(metric_of(server.port, "poolserver_actor_connections_refused_total") <= 7);
   CHECK(metric_of(server.port, "poolserver_actors") == 1);
+}
+
+namespace {
+
+// The totals an actor logs as it stops: "stopped: R job(s) received, C run to their end, ...".
+std::pair<long, long> received_and_completed(const std::string& output) {
+  const auto at = output.rfind("stopped: ");
+  REQUIRE(at != std::string::npos);
+  long received = -1, completed = -1;
+  std::istringstream in(output.substr(at + 9));
+  std::string word;
+  in >> received >> word >> word >> completed;
+  return {received, completed};
+}
+
+}  // namespace
+
+TEST_CASE("actor processes: a rolling restart under load loses nothing and runs nothing twice") {
+  test::server_process server({"THREADS=none", "STRATEGY=roundrobin", "ACTOR_PORT=0"});
+  std::vector<std::unique_ptr<actor_process>> actors;
+  actors.push_back(std::make_unique<actor_process>(server.actor_port));
+  actors.push_back(std::make_unique<actor_process>(server.actor_port));
+  wait_for_metric(server.port, "poolserver_actors", 2);
+
+  const expected_sums sums(400'000, 5);
+  auto o = sums.load(server.port, 6, 400);
+  std::atomic<bool> armed{false};
+  std::atomic<bool> replaced{false};
+  o.trigger_after = 100;
+  o.trigger = [&] { armed = true; };
+  // Each old actor is replaced in turn: a new one joins, then the old one gets SIGTERM and
+  // leaves (it answers what it holds first). Watched from another thread: the load goes on.
+  std::thread roller([&] {
+    test::wait_until([&] { return armed.load(); });
+    for (std::size_t old = 0; old < 2; ++old) {
+      actors.push_back(std::make_unique<actor_process>(server.actor_port));
+      wait_for_metric(server.port, "poolserver_actors", 3);
+      actors[old]->proc.signal(SIGTERM);
+      CHECK(actors[old]->proc.wait_exit() == 0);
+      wait_for_metric(server.port, "poolserver_actors", 2);
+    }
+    replaced = true;
+  });
+  const auto r = test::run_load(o);
+  roller.join();
+  MESSAGE("answered " << r.answered << ", wrong " << r.wrong << ", lost " << r.lost);
+  CHECK(replaced.load());
+  CHECK(r.sent == 2400);
+  CHECK(r.answered == 2400);
+  CHECK(r.wrong == 0);
+  CHECK(r.lost == 0);
+  for (std::size_t i = 2; i < 4; ++i) {
+    actors[i]->proc.signal(SIGTERM);
+    CHECK(actors[i]->proc.wait_exit() == 0);
+  }
+  // Counted on the actors: every job was received once and run once.
+  long received = 0, completed = 0;
+  for (std::size_t i = 0; i < actors.size(); ++i) {
+    const auto [rcv, done] = received_and_completed(actors[i]->proc.output());
+    MESSAGE("actor " << i << ": " << rcv << " received, " << done << " run");
+    CHECK(rcv > 0);
+    received += rcv;
+    completed += done;
+  }
+  CHECK(received == 2400);
+  CHECK(completed == 2400);
+  const auto metrics = test::http_client(server.port).get("/metrics").body();
+  CHECK(test::metric(metrics, "poolserver_actor_disconnects_total{reason=\"left\"}") == 4);
+  CHECK(test::metric(metrics, "poolserver_actor_redispatched_jobs_total") == 0);
+  CHECK(test::metric(metrics, "poolserver_jobs_completed_total") == 2400);
+  CHECK_FALSE(test::metric(metrics, "poolserver_http_responses_total{code=\"503\"}"));
+  CHECK_FALSE(test::metric(metrics, "poolserver_http_responses_total{code=\"500\"}"));
+}
+
+TEST_CASE("actor processes: a job past its deadline stops on the actor and frees its worker") {
+  test::server_process server({"THREADS=none", "ACTOR_PORT=0", "MAX_N=1000000000000"});
+  actor_process a(server.actor_port);  // one worker
+  wait_for_metric(server.port, "poolserver_actors", 1);
+  test::http_client c(server.port);
+  // Minutes of work, with a 300 ms deadline.
+  auto r = c.request(boost::beast::http::verb::get, "/500000000000", {},
+                     {{"X-Request-Timeout-Ms", "300"}});
+  CHECK(r.result_int() == 504);
+  const auto after = std::chrono::steady_clock::now();
+  // The actor's only worker takes the next job once the first stopped.
+  r = c.request(boost::beast::http::verb::get, "/1000", {}, {{"X-Request-Timeout-Ms", "10000"}});
+  CHECK(r.result_int() == 200);
+  MESSAGE("the next job was answered "
+          << std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - after)
+                 .count()
+          << " ms after the 504");
+  a.proc.signal(SIGTERM);
+  CHECK(a.proc.wait_exit() == 0);
+  CHECK(a.proc.output().find("2 job(s) received, 1 run to their end, 0 failed, 1 cancelled") !=
+        std::string::npos);
+}
+
+TEST_CASE("poolactor: a server that closes on its greeting is served with the seed's protocol") {
+  namespace net = boost::asio;
+  using tcp = net::ip::tcp;
+  net::io_context ioc;
+  tcp::acceptor acceptor(ioc, {net::ip::make_address("127.0.0.1"), 0});
+  actor_process a(acceptor.local_endpoint().port());
+  actor::frame_reader frames;
+  std::vector<std::string> got;
+  char buf[4096];
+  {
+    auto first = acceptor.accept();
+    while (got.empty()) {
+      const auto n = first.read_some(net::buffer(buf));
+      frames.feed(std::string_view(buf, n), [&](std::string_view m) { got.emplace_back(m); });
+    }
+    CHECK(std::holds_alternative<actor::hello>(actor::parse_from_actor(got[0])));
+  }  // closed without a word, as a server that does not know greetings might
+  auto second = acceptor.accept();
+  std::string job;
+  actor::append_request(job, 5, "square_sum", 1000);
+  net::write(second, net::buffer(job));
+  got.clear();
+  frames = actor::frame_reader{};
+  while (got.empty()) {
+    const auto n = second.read_some(net::buffer(buf));
+    frames.feed(std::string_view(buf, n), [&](std::string_view m) { got.emplace_back(m); });
+  }
+  // No greeting this time: the first message is the answer.
+  auto reply = actor::parse_reply(got[0]);
+  REQUIRE(std::holds_alternative<actor::job_reply>(reply));
+  CHECK(std::get<actor::job_reply>(reply).id == 5);
+  CHECK(std::get<actor::job_reply>(reply).value == workers::square_sum(1000));
+  a.proc.signal(SIGTERM);
+  CHECK(a.proc.wait_exit() == 0);
 }
