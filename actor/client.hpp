@@ -32,7 +32,7 @@ struct client_options {
   std::chrono::milliseconds max_backoff{5'000};  ///< the wait doubles up to this
   std::string token;  ///< ACTOR_TOKEN, sent in the greeting (empty: none)
   /// The longest a leave waits for the jobs in flight to be answered (DRAIN_TIMEOUT_MS).
-  std::chrono::milliseconds leave_timeout{30'000};
+  std::chrono::milliseconds leave_timeout{10'000};
   /// Called once stop() has run (whoever called it): the caller may end the io_context's
   /// other work then.
   std::function<void()> on_stopped;

@@ -25,10 +25,13 @@ constexpr const char* usage =
     "\n"
     "Connects to a poolserver started with ACTOR_PORT and runs the jobs it sends on a local\n"
     "pool. Reconnects with backoff (0.1 s doubling to 5 s) whenever the connection is lost.\n"
+    "SIGTERM leaves gracefully: no new job, the jobs here are answered first (at most\n"
+    "DRAIN_TIMEOUT_MS); a second SIGTERM stops at once.\n"
     "HOST may be a name or an address; an IPv6 address goes in brackets: [::1]:7000.\n"
     "\n"
     "Environment (as for poolserver): THREADS (local workers; default one per core),\n"
-    "STRATEGY, QUEUE_CAPACITY, WORKER_NICE, LOG_LEVEL, LOG_FORMAT (text or json).\n";
+    "STRATEGY, QUEUE_CAPACITY, WORKER_NICE, DRAIN_TIMEOUT_MS, LOG_LEVEL, LOG_FORMAT (text\n"
+    "or json).\n";
 
 // HOST:PORT, or [IPv6]:PORT; false when it is neither.
 bool split_address(const std::string& arg, std::string& host, std::string& port) {
