@@ -4,7 +4,8 @@
 // Invariants: the framer returns exactly the NUL-separated pieces of the stream, never one
 // longer than its limit, and stops for good at the first that is; every message parses as a
 // reply, a request or `malformed` without crashing; a reply or request that parses, written
-// again by this side, parses back to the same thing (values bit-exact, NaN as NaN).
+// again by this side, parses back to the same thing (values bit-exact, NaN as NaN), and so do
+// greetings, jobs with deadlines and cancels.
 //
 // Then the same stream is what an actor sends to one link (actor_links/actor_ledger.hpp) holding
 // jobs 1 to 8 (3 and 6 past their deadline), fed whole and again in reads of 1 to 16 bytes:
@@ -75,6 +76,44 @@ void check_request(std::string_view text) {
   const auto* b = std::get_if<actor::job_request>(&back);
   FUZZ_CHECK(b != nullptr, again);
   FUZZ_CHECK(b->id == r->id && b->n == r->n && b->invalid_args.empty(), again);
+}
+
+// The lifecycle messages: whatever parses as a greeting, a job with a deadline, a cancel,
+// a welcome or a refusal is written again by this side and reads back the same.
+void check_lifecycle(std::string_view text) {
+  auto from_actor = actor::parse_from_actor(text);
+  if (const auto* h = std::get_if<actor::hello>(&from_actor)) {
+    FUZZ_CHECK(!h->kinds.empty() && h->kinds.size() <= actor::max_kinds, std::string(text));
+    std::string again;
+    actor::append_hello(again, *h);
+    again.pop_back();
+    FUZZ_CHECK(again.find('\0') == std::string::npos, again);
+    auto back = actor::parse_from_actor(again);
+    const auto* b = std::get_if<actor::hello>(&back);
+    FUZZ_CHECK(b != nullptr, again);
+    // Names that are not valid UTF-8 are written with replacement characters: only the
+    // count is sure to survive, and the numbers.
+    FUZZ_CHECK(b->kinds.size() == h->kinds.size() && b->capacity == h->capacity &&
+                   b->workers == h->workers && b->pid == h->pid,
+               again);
+  }
+  auto from_server = actor::parse_from_server(text);
+  if (const auto* r = std::get_if<actor::job_request>(&from_server);
+      r && r->invalid_args.empty()) {
+    std::string again;
+    actor::append_request(again, r->id, r->method, r->n, r->deadline_ms);
+    again.pop_back();
+    auto back = actor::parse_from_server(again);
+    const auto* b = std::get_if<actor::job_request>(&back);
+    FUZZ_CHECK(b != nullptr && b->deadline_ms == r->deadline_ms && b->id == r->id, again);
+  } else if (const auto* c = std::get_if<actor::cancel>(&from_server)) {
+    std::string again;
+    actor::append_cancel(again, c->id, c->reason);
+    again.pop_back();
+    auto back = actor::parse_from_server(again);
+    const auto* b = std::get_if<actor::cancel>(&back);
+    FUZZ_CHECK(b != nullptr && b->id == c->id, again);
+  }
 }
 
 constexpr int jobs = 8;
@@ -176,6 +215,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const auto& m : got) {
     check_reply(m);
     check_request(m);
+    check_lifecycle(m);
   }
 
   static const bool quiet = [] {
