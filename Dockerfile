@@ -7,7 +7,7 @@
 # reach Docker Hub passes Debian's own bookworm made by debootstrap and `docker import`ed
 # (--build-arg BASE=IMAGE, as scripts/docker-test.sh does). One base rather than
 # bookworm-slim for the runtime: a build with another base then still makes the image users
-# get, and the runtime stage only adds two small packages to it.
+# get, and the runtime stage only adds three small packages to it.
 ARG BASE=debian:bookworm
 
 FROM ${BASE} AS build
@@ -21,10 +21,11 @@ RUN cmake --preset release -DPOOLSERVER_TESTS=OFF \
  && cmake --build --preset release -j "$(nproc)" --target poolserver poolactor
 
 FROM ${BASE}
-# Runtime libraries only (spdlog brings fmt); curl for the health check.
+# Runtime libraries only (spdlog brings fmt; libssl3: TLS on the actor port); curl for the
+# health check.
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      libspdlog1.10 curl \
+      libspdlog1.10 libssl3 curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home --uid 10001 poolserver
 COPY --from=build /src/build/release/server/poolserver /usr/local/bin/poolserver

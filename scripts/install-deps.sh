@@ -3,7 +3,8 @@
 # only for what it runs: serving pulls no clang and no benchmark libraries.
 # Usage: scripts/install-deps.sh [GROUP...]    groups add up; none given means serve
 #   build   compilers, CMake and the libraries of poolserver and poolactor (the Dockerfile)
-#   serve   build, and doctest: the release preset configures the tests (scripts/serve.sh)
+#   serve   build, doctest (the release preset configures the tests: scripts/serve.sh) and
+#           the openssl command (scripts/make-actor-certs.sh, which the TLS tests run too)
 #   test    serve, and the micro-benchmarks' libraries, which scripts/test.sh builds
 #           (Google Benchmark, moodycamel's queue: bench/CMakeLists.txt)
 #   fuzz    clang and its libFuzzer/sanitizer runtimes (fuzz/run.sh)
@@ -15,9 +16,11 @@ packages=()
 add_build() {
   packages+=(g++ cmake ninja-build libboost-dev libspdlog-dev nlohmann-json3-dev
     libcli11-dev  # the command line (config/cli.cpp)
+    libssl-dev  # TLS on the actor port (sockets/tls.cpp, through Asio's SSL support)
     libjs-chart.js)  # the charts of /dashboard, embedded at build time (server/dashboard/)
 }
-add_serve() { add_build; packages+=(doctest-dev); }  # the test suite (tests/)
+# doctest: the test suite (tests/); openssl: the actor port's certificates, for users and tests.
+add_serve() { add_build; packages+=(doctest-dev openssl); }
 add_test() { add_serve; packages+=(libbenchmark-dev libconcurrentqueue-dev); }
 [ $# -gt 0 ] || set -- serve
 for group in "$@"; do
