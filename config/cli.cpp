@@ -29,6 +29,11 @@ std::string value_name(const setting& s) {
       return "MS";
     case value_kind::address:
       return "ADDR";
+    case value_kind::file:
+    case value_kind::secret_file:
+      return "FILE";
+    case value_kind::secret:
+      return "TOKEN";
     case value_kind::choice:
       break;
   }

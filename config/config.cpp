@@ -1,13 +1,17 @@
 #include "config/config.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <bit>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -51,6 +55,21 @@ constexpr auto strategies = [] {
 [[noreturn]] void invalid(std::string_view name, std::string_view value, std::string_view allowed) {
   throw config_error(std::string(name),
                      fmt::format("{}: invalid value '{}'; allowed: {}", name, value, allowed));
+}
+
+// The same, with why the value is not allowed, when the allowed text alone would not say.
+[[noreturn]] void invalid(std::string_view name, std::string_view value, std::string_view reason,
+                          std::string_view allowed) {
+  throw config_error(std::string(name), fmt::format("{}: invalid value '{}' ({}); allowed: {}",
+                                                    name, value, reason, allowed));
+}
+
+// A secret's bad value is not repeated: it may be the right secret with a typo in it.
+[[noreturn]] void invalid_secret(std::string_view name, std::string_view value,
+                                 std::string_view allowed) {
+  throw config_error(std::string(name),
+                     fmt::format("{}: invalid value (not shown: {} bytes); allowed: {}", name,
+                                 value.size(), allowed));
 }
 
 std::optional<std::int64_t> parse_int(std::string_view s) {
@@ -239,6 +258,129 @@ setting threads(std::string_view meaning) {
   return d;
 }
 
+// Whether `host` (an address that parse() accepted) is a loopback one: 127.0.0.0/8, ::1, or
+// an IPv4 loopback address mapped into IPv6.
+bool is_loopback(const std::string& host) {
+  unsigned char v4[sizeof(in_addr)];
+  if (inet_pton(AF_INET, host.c_str(), v4) == 1) return v4[0] == 127;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, host.c_str(), &v6) != 1) return false;
+  return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+}
+
+// ACTOR_HOST: off loopback, anyone who reaches the port could join the pool and be sent
+// jobs (and answer them wrongly), so it takes authentication or an explicit ACTOR_INSECURE.
+setting actor_host(std::string_view meaning) {
+  auto d = address<&settings::actor_host>("ACTOR_HOST", meaning);
+  d.check = [](const settings& s) -> std::string_view {
+    if (!s.actor_port || is_loopback(s.actor_host) || actors_authenticated(s) || s.actor_insecure)
+      return {};
+    return "a loopback address (127.0.0.0/8 or ::1) while actors are not authenticated, since "
+           "whoever reaches the actor port could join the pool and be sent jobs: set "
+           "ACTOR_TLS_CERT, ACTOR_TLS_KEY and ACTOR_TLS_CA (mutual TLS), or ACTOR_TOKEN (a shared "
+           "token), or ACTOR_INSECURE=1 to accept any actor on a network you trust";
+  };
+  return d;
+}
+
+// One of the three TLS files. They go together: one without the others is a mistake, not a
+// way to turn half of TLS on.
+template <auto Member>
+setting tls_file(std::string_view env, std::string_view meaning) {
+  static_assert(std::is_same_v<member_type<Member>, std::string>);
+  auto d = describe_setting(env, meaning, value_kind::file,
+                            "a path to a PEM file, set together with the other two");
+  d.fallback = "unset (no TLS)";
+  d.parse = [](settings& s, const std::string& text, unsigned) {
+    s.*Member = text;
+    return true;
+  };
+  d.format = [](const settings& s) { return s.*Member; };
+  d.check = [](const settings& s) -> std::string_view {
+    const bool any =
+        !s.actor_tls_cert.empty() || !s.actor_tls_key.empty() || !s.actor_tls_ca.empty();
+    if (!any || !(s.*Member).empty()) return {};
+    return "mutual TLS takes all three of ACTOR_TLS_CERT (this end's certificate), ACTOR_TLS_KEY "
+           "(its private key) and ACTOR_TLS_CA (the CA the peer's certificate must chain to): "
+           "set it too, or unset the others";
+  };
+  return d;
+}
+
+// ACTOR_TOKEN: what a token may be. Printable ASCII without spaces, so that it survives an
+// environment file, a command line and a JSON greeting unchanged; 16 bytes at least, so that
+// it cannot be guessed (openssl rand -hex 32 makes 64).
+constexpr std::size_t min_token = 16, max_token = 1024;
+constexpr std::string_view token_allowed =
+    "16 to 1024 printable ASCII characters, no spaces (openssl rand -hex 32 makes one); "
+    "--print-config shows it as ***";
+constexpr std::string_view token_file_allowed =
+    "a readable file that holds the token (16 to 1024 printable ASCII characters, no spaces; "
+    "a trailing newline is ignored), with ACTOR_TOKEN unset";
+
+// Empty when `token` may be one, else what is wrong with it (without showing it).
+std::string token_fault(std::string_view token) {
+  if (token.size() < min_token || token.size() > max_token)
+    return fmt::format("the token is {} bytes", token.size());
+  for (const char c : token)
+    if (c < '!' || c > '~') return "the token has a space or a character that is not ASCII";
+  return {};
+}
+
+setting token(std::string_view meaning) {
+  auto d = describe_setting("ACTOR_TOKEN", meaning, value_kind::secret, std::string(token_allowed));
+  d.fallback = "unset (no token)";
+  d.parse = [](settings& s, const std::string& text, unsigned) {
+    if (!token_fault(text).empty()) return false;
+    s.actor_token = text;
+    return true;
+  };
+  // Never the token itself. One read from ACTOR_TOKEN_FILE shows as that file instead.
+  d.format = [](const settings& s) {
+    return s.actor_token.empty() || !s.actor_token_file.empty() ? std::string() : "***";
+  };
+  return d;
+}
+
+// ACTOR_TOKEN_FILE: the token from a file, so that it is in no environment or command line
+// (which other users may read in /proc); a trailing newline (echo, editors) is not part of it.
+setting token_file(std::string_view meaning) {
+  auto d = describe_setting("ACTOR_TOKEN_FILE", meaning, value_kind::secret_file,
+                            std::string(token_file_allowed));
+  d.fallback = "unset";
+  d.parse = [](settings& s, const std::string& path, unsigned) {
+    constexpr std::string_view env = "ACTOR_TOKEN_FILE";
+    // ACTOR_TOKEN comes first in the table, so it is read by now.
+    if (!s.actor_token.empty())
+      invalid(env, path, "ACTOR_TOKEN is set too: give the token one way", token_file_allowed);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) invalid(env, path, std::strerror(errno), token_file_allowed);
+    std::string text(max_token + 3, '\0');  // room for a token, CR LF, and one byte too many
+    std::size_t got = 0;
+    while (got < text.size()) {
+      const auto n = ::read(fd, text.data() + got, text.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int err = errno;
+        ::close(fd);
+        invalid(env, path, std::strerror(err), token_file_allowed);
+      }
+      if (n == 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    text.resize(got);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    if (const auto fault = token_fault(text); !fault.empty())
+      invalid(env, path, fault, token_file_allowed);
+    s.actor_token = std::move(text);
+    s.actor_token_file = path;
+    return true;
+  };
+  d.format = [](const settings& s) { return s.actor_token_file; };
+  return d;
+}
+
 // A default that is not a value, shown in --help instead of the formatted default.
 setting shown_default(setting d, std::string_view text) {
   d.fallback = text;
@@ -297,14 +439,22 @@ std::vector<setting> make_table() {
           integer<&s::actor_port, 0, 65535>("ACTOR_PORT", "TCP port where poolactor processes join",
                                             "0 = any free port"),
           "unset (no actors)"),
-      address<&s::actor_host>("ACTOR_HOST",
-                              "address of the actor port (actors are not authenticated)"),
+      actor_host("address of the actor port; other than loopback, actors must authenticate"),
       milliseconds<&s::actor_timeout, 10>(
           "ACTOR_TIMEOUT_MS", "an actor silent this long with jobs in flight is removed"),
       integer<&s::actor_max_in_flight, 1, max_queue_capacity>(
           "ACTOR_MAX_IN_FLIGHT", "jobs sent to one actor and not yet answered"),
       integer<&s::actor_max_connections, 1, 65536>(
           "ACTOR_MAX_CONNECTIONS", "actors connected at once; one more is closed at once"),
+      tls_file<&s::actor_tls_cert>("ACTOR_TLS_CERT",
+                                   "mutual TLS on the actor port: this end's certificate (PEM)"),
+      tls_file<&s::actor_tls_key>("ACTOR_TLS_KEY", "mutual TLS: the private key of ACTOR_TLS_CERT"),
+      tls_file<&s::actor_tls_ca>("ACTOR_TLS_CA",
+                                 "mutual TLS: the CA that the peer's certificate must chain to"),
+      token("a secret every actor must present to join"),
+      token_file("ACTOR_TOKEN read from this file instead"),
+      choice<&s::actor_insecure, switches>(
+          "ACTOR_INSECURE", "1: ACTOR_HOST may be off loopback with no TLS and no token"),
   };
   const settings defaults;
   for (auto& d : table) {
@@ -329,11 +479,19 @@ settings load(const env_lookup& env, unsigned cores) {
     if (v && v->empty()) v.reset();  // an empty value counts as unset
     if (!v && d.when_unset.empty()) continue;
     const std::string text = v ? std::move(*v) : std::string(d.when_unset);
-    if (!d.parse(s, text, cores)) invalid(d.env, text, d.allowed);
+    if (d.parse(s, text, cores)) continue;
+    if (d.kind == value_kind::secret) invalid_secret(d.env, text, d.allowed);
+    invalid(d.env, text, d.allowed);
   }
-  for (const auto& d : setting_table())
-    if (d.check)
-      if (const auto allowed = d.check(s); !allowed.empty()) invalid(d.env, d.format(s), allowed);
+  for (const auto& d : setting_table()) {
+    if (!d.check) continue;
+    const auto allowed = d.check(s);
+    if (allowed.empty()) continue;
+    const auto value = d.format(s);
+    if (value.empty())
+      throw config_error(std::string(d.env), fmt::format("{}: unset; {}", d.env, allowed));
+    invalid(d.env, value, allowed);
+  }
   return s;
 }
 
@@ -366,7 +524,8 @@ std::string describe(const settings& s) {
   for (const auto& [name, value] : effective(s)) {
     if (!s.actor_port && name.starts_with("ACTOR_") && name != "ACTOR_PORT") continue;
     if (!line.empty()) line += ' ';
-    line += fmt::format("{}={}", name, name == "ACTOR_PORT" && value.empty() ? "off" : value);
+    const std::string_view none = name == "ACTOR_PORT" ? "off" : "unset";
+    line += fmt::format("{}={}", name, value.empty() ? none : std::string_view(value));
   }
   return line;
 }

@@ -77,7 +77,31 @@ struct settings {
   std::size_t actor_max_in_flight = 64;  ///< ACTOR_MAX_IN_FLIGHT: jobs sent to one actor at once
   /// ACTOR_MAX_CONNECTIONS: actors connected at once; one more is closed at once.
   std::size_t actor_max_connections = 256;
+  /// ACTOR_TLS_CERT, ACTOR_TLS_KEY, ACTOR_TLS_CA: PEM files for mutual TLS on the actor port,
+  /// this end's certificate, its private key, and the CA the peer's certificate must chain
+  /// to (sockets::tls_files). load() sees to it that all three are set or none (no TLS).
+  std::string actor_tls_cert;
+  std::string actor_tls_key;  ///< ACTOR_TLS_KEY (above)
+  std::string actor_tls_ca;   ///< ACTOR_TLS_CA (above)
+  /// ACTOR_TOKEN, or the token read from ACTOR_TOKEN_FILE: the secret an actor must
+  /// present to join; empty: none.
+  std::string actor_token;
+  /// ACTOR_TOKEN_FILE: the file actor_token was read from; empty when it came from
+  /// ACTOR_TOKEN or there is none.
+  std::string actor_token_file;
+  /// ACTOR_INSECURE: an ACTOR_HOST other than loopback may go without TLS and token.
+  bool actor_insecure = false;
 };
+
+/// Whether the actor port uses mutual TLS (load() checks that the three files go together).
+inline bool actor_tls(const settings& s) {
+  return !s.actor_tls_cert.empty();
+}
+
+/// Whether actors must prove who they are: mutual TLS, a token, or both.
+inline bool actors_authenticated(const settings& s) {
+  return actor_tls(s) || !s.actor_token.empty();
+}
 
 /// The kind of value a setting takes: what --help shows after its flag, and what its
 /// bounds or names mean.
@@ -87,6 +111,9 @@ enum class value_kind {
   power_of_two,  ///< a power of two from lo to hi
   address,       ///< an IPv4 or IPv6 address
   choice,        ///< one of `choices`
+  file,          ///< a file's path, read by what uses it
+  secret,        ///< a secret: never shown, not even in an error (--print-config shows ***)
+  secret_file,   ///< a file that holds a secret, read by load()
 };
 
 /// One setting: everything poolserver knows about it. load(), --help, the errors,
@@ -111,7 +138,8 @@ struct setting {
   /// The value in `s` as text that parse() reads back to the same value.
   std::string (*format)(const settings& s) = nullptr;
   /// A rule across settings, checked once all are read: empty when `s` keeps it, else the
-  /// allowed text for the error (THREADS=none needs ACTOR_PORT). Null: no such rule.
+  /// allowed text for the error (THREADS=none needs ACTOR_PORT), or, for a setting left
+  /// unset, why it is needed (ACTOR_TLS_KEY with ACTOR_TLS_CERT). Null: no such rule.
   std::string_view (*check)(const settings& s) = nullptr;
 };
 
@@ -135,10 +163,12 @@ settings load_from_environment();
 std::string_view log_level_name(spdlog::level::level_enum level);
 
 /// Every setting's effective value as NAME and text, in setting_table() order; a value
-/// read back through load() gives the same settings (an unset ACTOR_PORT is empty).
+/// read back through load() gives the same settings (an unset ACTOR_PORT is empty), except a
+/// secret: ACTOR_TOKEN shows as *** (which load() refuses), or empty when ACTOR_TOKEN_FILE
+/// gave it.
 std::vector<std::pair<std::string_view, std::string>> effective(const settings& s);
 
-/// One line with every effective setting, for the start-up log.
+/// One line with every effective setting, for the start-up log (unset ones say so).
 std::string describe(const settings& s);
 
 }  // namespace config

@@ -2,7 +2,11 @@
 
 #include <doctest/doctest.h>
 
+#include <stdlib.h>
+
 #include <cctype>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -32,6 +36,43 @@ cli_run run(std::vector<std::string> args, const env_map& env = {}) {
   std::ostringstream out, err;
   auto outcome = config::parse_command_line(args, lookup(env), 8, out, err);
   return {std::move(outcome), out.str(), err.str()};
+}
+
+// Token files for ACTOR_TOKEN_FILE in a temporary directory of this process, removed at exit.
+class cli_token_files {
+ public:
+  cli_token_files() {
+    std::string tmpl = std::filesystem::temp_directory_path() / "poolserver-cli-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    dir_ = tmpl;
+  }
+  ~cli_token_files() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  /// A file `name` that holds `text`.
+  std::string file(const std::string& name, const std::string& text) const {
+    std::ofstream(dir_ / name, std::ios::binary) << text;
+    return dir_ / name;
+  }
+
+ private:
+  std::filesystem::path dir_;
+};
+
+const cli_token_files& token_files() {
+  static const cli_token_files files;
+  return files;
+}
+
+// The error a bad value of `s` gives, named as `name` (the variable or the flag): a secret's
+// value is not repeated; `reason` is why a file could not be used.
+std::string bad_value_error(const config::setting& s, const std::string& name,
+                            const std::string& value, const std::string& reason = {}) {
+  const auto shown = s.kind == config::value_kind::secret
+                         ? "(not shown: " + std::to_string(value.size()) + " bytes)"
+                         : "'" + value + "'" + (reason.empty() ? "" : " (" + reason + ")");
+  return "poolserver: " + name + ": invalid value " + shown + "; allowed: " + s.allowed + "\n";
 }
 
 }  // namespace
@@ -82,23 +123,42 @@ TEST_CASE("cli: every setting has a flag that works") {
                        {"ACTOR_HOST", "::1"},
                        {"ACTOR_TIMEOUT_MS", "19"},
                        {"ACTOR_MAX_IN_FLIGHT", "23"},
-                       {"ACTOR_MAX_CONNECTIONS", "29"}};
-  std::vector<std::string> args;
-  for (const auto& s : config::setting_table()) {
-    CAPTURE(s.env);
-    REQUIRE(values.count(s.env) == 1);  // a new setting needs a line above
-    args.push_back(std::string(s.flag) + "=" + values.find(s.env)->second);
-  }
-  CHECK(values.size() == config::setting_table().size());
-  const auto by_flags = run(args);
-  const auto by_env = run({}, values);
-  REQUIRE(by_flags.outcome.run);
-  REQUIRE(by_env.outcome.run);
-  // Flags and variables land in the same settings: compare every effective value.
-  CHECK(config::effective(*by_flags.outcome.run) == config::effective(*by_env.outcome.run));
-  for (const auto& [name, value] : config::effective(*by_flags.outcome.run)) {
-    CAPTURE(name);
-    CHECK(value == values.find(name)->second);
+                       {"ACTOR_MAX_CONNECTIONS", "29"},
+                       {"ACTOR_TLS_CERT", "s.pem"},
+                       {"ACTOR_TLS_KEY", "s.key"},
+                       {"ACTOR_TLS_CA", "ca.pem"},
+                       {"ACTOR_TOKEN", "0123456789abcdef-token"},
+                       {"ACTOR_TOKEN_FILE", token_files().file("flag", "token-in-a-file-0123\n")},
+                       {"ACTOR_INSECURE", "1"}};
+  // ACTOR_TOKEN and ACTOR_TOKEN_FILE exclude each other: each gets a run of its own.
+  for (const std::string_view left_out : {"ACTOR_TOKEN_FILE", "ACTOR_TOKEN"}) {
+    CAPTURE(left_out);
+    std::vector<std::string> args;
+    env_map env;
+    for (const auto& s : config::setting_table()) {
+      CAPTURE(s.env);
+      REQUIRE(values.count(s.env) == 1);  // a new setting needs a line above
+      if (s.env == left_out) continue;
+      args.push_back(std::string(s.flag) + "=" + values.find(s.env)->second);
+      env.emplace(s.env, values.find(s.env)->second);
+    }
+    CHECK(values.size() == config::setting_table().size());
+    const auto by_flags = run(args);
+    const auto by_env = run({}, env);
+    REQUIRE(by_flags.outcome.run);
+    REQUIRE(by_env.outcome.run);
+    // Flags and variables land in the same settings: compare every effective value.
+    CHECK(config::effective(*by_flags.outcome.run) == config::effective(*by_env.outcome.run));
+    CHECK(by_flags.outcome.run->actor_token == by_env.outcome.run->actor_token);
+    for (const auto& [name, value] : config::effective(*by_flags.outcome.run)) {
+      CAPTURE(name);
+      if (name == left_out || (name == "ACTOR_TOKEN" && left_out == "ACTOR_TOKEN"))
+        CHECK(value.empty());
+      else if (name == "ACTOR_TOKEN")
+        CHECK(value == "***");  // the token itself is never shown
+      else
+        CHECK(value == values.find(name)->second);
+    }
   }
 }
 
@@ -134,14 +194,17 @@ TEST_CASE("cli: --help lists every setting with its flag, variable, default and 
 TEST_CASE("cli: the table's allowed text is what a bad value's error says") {
   for (const auto& s : config::setting_table()) {
     CAPTURE(s.env);
+    if (s.kind == config::value_kind::file) continue;  // any path is one: read when used
+    // 'bogus' as a token file is a file that is not there.
+    const std::string reason =
+        s.kind == config::value_kind::secret_file ? "No such file or directory" : "";
     const auto r = run({std::string(s.flag) + "=bogus"});
     CHECK_FALSE(r.outcome.run);
     CHECK(r.outcome.exit_code == 2);
-    CHECK(r.err == "poolserver: " + std::string(s.flag) +
-                       ": invalid value 'bogus'; allowed: " + std::string(s.allowed) + "\n");
+    CHECK(r.err == bad_value_error(s, s.flag, "bogus", reason));
     // From the environment, the message names the variable instead.
     const auto e = run({}, {{std::string(s.env), "bogus"}});
-    CHECK(e.err.rfind("poolserver: " + std::string(s.env) + ": invalid value 'bogus'", 0) == 0);
+    CHECK(e.err == bad_value_error(s, std::string(s.env), "bogus", reason));
   }
 }
 
@@ -208,9 +271,17 @@ namespace {
 
 // Values of a setting that its descriptor allows, and values just outside what it allows:
 // read from the descriptor's bounds and names, so that a new setting is probed unasked.
-std::pair<std::vector<std::string>, std::vector<std::string>> setting_probes(
+struct bad_probe {
+  std::string value;
+  std::string reason;  ///< why a token file cannot be used, in its error
+  bad_probe(std::string v, std::string r = {}) : value(std::move(v)), reason(std::move(r)) {}
+  bad_probe(const char* v) : value(v) {}
+};
+
+std::pair<std::vector<std::string>, std::vector<bad_probe>> setting_probes(
     const config::setting& s) {
-  std::vector<std::string> ok, bad{"bogus"};
+  std::vector<std::string> ok;
+  std::vector<bad_probe> bad{"bogus"};
   switch (s.kind) {
     case config::value_kind::integer:
     case config::value_kind::milliseconds:
@@ -227,15 +298,30 @@ std::pair<std::vector<std::string>, std::vector<std::string>> setting_probes(
       ok = {"127.0.0.1", "::1", "0.0.0.0", "::"};
       bad = {"localhost", "1.2.3.4.5", "300.1.1.1", "::g"};
       break;
+    case config::value_kind::file:
+      ok = {"/etc/poolserver/actor.pem", "certs/server.pem"};
+      bad = {};  // any path: the file is read, and found wrong, by what uses it
+      break;
+    case config::value_kind::secret:
+      ok = {std::string(16, '!'), std::string(1024, 'z'), "0123456789abcdef-token"};
+      bad = {std::string(15, 'a'), std::string(1025, 'a'), "0123456789 abcdef", "***"};
+      break;
+    case config::value_kind::secret_file: {
+      const auto& files = token_files();
+      ok = {files.file("ok1", "0123456789abcdef\n"), files.file("ok2", std::string(64, 'f'))};
+      bad = {{files.file("short", "012345678\n"), "the token is 9 bytes"},
+             {"/nonexistent/token", "No such file or directory"}};
+      break;
+    }
     case config::value_kind::choice:
       break;
   }
   for (const auto& name : s.choices) {
     ok.emplace_back(name);
-    bad.push_back(std::string(name) + "x");
+    bad.emplace_back(std::string(name) + "x");
     std::string upper(name);
     for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    if (upper != name) bad.push_back(upper);
+    if (upper != name) bad.emplace_back(upper);
   }
   return {ok, bad};
 }
@@ -245,8 +331,14 @@ std::pair<std::vector<std::string>, std::vector<std::string>> setting_probes(
 TEST_CASE("cli: the settings table drives parsing, errors, --help and --print-config") {
   const auto help = run({"--help"}).out;
   const auto defaults = config::effective(config::settings{});
-  // THREADS=none needs ACTOR_PORT: set it for every probe (the ACTOR_PORT probes override it).
-  const env_map base{{"ACTOR_PORT", "0"}};
+  // THREADS=none needs ACTOR_PORT, ACTOR_HOST off loopback needs ACTOR_INSECURE=1 (or
+  // authentication), one ACTOR_TLS_ file needs the other two: set them for every probe (each
+  // setting's probes override its own).
+  const env_map base{{"ACTOR_PORT", "0"},
+                     {"ACTOR_INSECURE", "1"},
+                     {"ACTOR_TLS_CERT", "s.pem"},
+                     {"ACTOR_TLS_KEY", "s.key"},
+                     {"ACTOR_TLS_CA", "ca.pem"}};
   std::size_t probed = 0;
   for (std::size_t i = 0; i < config::setting_table().size(); ++i) {
     const auto& s = config::setting_table()[i];
@@ -272,26 +364,35 @@ TEST_CASE("cli: the settings table drives parsing, errors, --help and --print-co
       env[std::string(s.env)] = value;
       const auto r = run({"--print-config"}, env);
       REQUIRE(r.outcome.exit_code == 0);
-      // What --print-config shows reads back to the same configuration.
+      auto shown = r.out;
       env_map read_back;
       std::istringstream lines(r.out);
       for (std::string line; std::getline(lines, line);)
         if (!line.starts_with("#"))
           read_back[line.substr(0, line.find('='))] = line.substr(line.find('=') + 1);
+      if (s.kind == config::value_kind::secret) {
+        // A secret shows as ***, never as itself, and does not read back: without it the
+        // rest does.
+        CHECK(read_back[std::string(s.env)] == "***");
+        CHECK(r.out.find(value) == std::string::npos);
+        read_back.erase(std::string(s.env));
+        const auto line = "\n" + std::string(s.env) + "=***\n";
+        shown.replace(shown.find(line), line.size(), "\n" + std::string(s.env) + "=\n");
+      } else if (s.env != "THREADS") {
+        // A value given is shown as given, except THREADS, resolved against the cores.
+        CHECK(read_back[std::string(s.env)] == value);
+      }
+      // What --print-config shows reads back to the same configuration.
       const auto again = run({"--print-config"}, read_back);
-      CHECK(again.out == r.out);
-      // A value given is shown as given, except THREADS, which is resolved against the cores.
-      if (s.env != "THREADS") CHECK(read_back[std::string(s.env)] == value);
+      CHECK(again.out == shown);
       ++probed;
     }
-    for (const auto& value : bad) {
+    for (const auto& [value, reason] : bad) {
       CAPTURE(value);
       auto env = base;
       env[std::string(s.env)] = value;
-      CHECK(run({}, env).err == "poolserver: " + std::string(s.env) + ": invalid value '" + value +
-                                    "'; allowed: " + s.allowed + "\n");
-      CHECK(run({s.flag + "=" + value}, base).err == "poolserver: " + s.flag + ": invalid value '" +
-                                                         value + "'; allowed: " + s.allowed + "\n");
+      CHECK(run({}, env).err == bad_value_error(s, std::string(s.env), value, reason));
+      CHECK(run({s.flag + "=" + value}, base).err == bad_value_error(s, s.flag, value, reason));
     }
   }
   CHECK(probed >= 2 * config::setting_table().size());
@@ -306,4 +407,53 @@ TEST_CASE("cli: a rule across settings is an error of the setting that has it") 
   const auto e = run({}, {{"THREADS", "none"}});
   CHECK(e.err.starts_with("poolserver: THREADS: invalid value 'none'; allowed: none only with"));
   CHECK(run({"--threads", "none", "--actor-port", "0"}).outcome.run->threads == 0);
+}
+
+TEST_CASE("cli: an actor port off loopback without authentication refuses to start") {
+  const auto r = run({"--actor-port", "7000", "--actor-host", "0.0.0.0"});
+  CHECK_FALSE(r.outcome.run);
+  CHECK(r.outcome.exit_code == 2);
+  CHECK(r.err ==
+        "poolserver: --actor-host: invalid value '0.0.0.0'; allowed: a loopback address "
+        "(127.0.0.0/8 or ::1) while actors are not authenticated, since whoever reaches the "
+        "actor port could join the pool and be sent jobs: set ACTOR_TLS_CERT, ACTOR_TLS_KEY "
+        "and ACTOR_TLS_CA (mutual TLS), or ACTOR_TOKEN (a shared token), or ACTOR_INSECURE=1 "
+        "to accept any actor on a network you trust\n");
+  // --print-config says the same: the configuration is checked before it is printed.
+  CHECK(run({"--print-config"}, {{"ACTOR_PORT", "7000"}, {"ACTOR_HOST", "::"}}).outcome.exit_code ==
+        2);
+  const auto insecure =
+      run({"--actor-port", "7000", "--actor-host", "0.0.0.0", "--actor-insecure", "1"});
+  REQUIRE(insecure.outcome.run);
+  CHECK(insecure.outcome.run->actor_insecure);
+  const auto token = run({"--actor-port", "7000", "--actor-host", "0.0.0.0"},
+                         {{"ACTOR_TOKEN", "0123456789abcdef"}});
+  REQUIRE(token.outcome.run);
+  CHECK(token.outcome.run->actor_token == "0123456789abcdef");
+  const auto tls = run({"--actor-port=7000", "--actor-host=::", "--actor-tls-cert=s.pem",
+                        "--actor-tls-key=s.key", "--actor-tls-ca=ca.pem"});
+  REQUIRE(tls.outcome.run);
+  CHECK(tls.outcome.run->actor_tls_ca == "ca.pem");
+  // A partial TLS set names the file missing.
+  const auto partial = run({"--actor-tls-cert=s.pem", "--actor-tls-ca=ca.pem"});
+  CHECK(partial.outcome.exit_code == 2);
+  CHECK(partial.err.starts_with("poolserver: ACTOR_TLS_KEY: unset; mutual TLS takes all three"));
+}
+
+TEST_CASE("cli: --print-config and --help never show the token") {
+  const std::string token = "s3cret-0123456789abcdef";
+  const auto r = run({"--print-config", "--actor-token", token});
+  CHECK(r.outcome.exit_code == 0);
+  CHECK(r.out.find("\nACTOR_TOKEN=***\n") != std::string::npos);
+  CHECK(r.out.find(token) == std::string::npos);
+  const auto h = run({"--help"}, {{"ACTOR_TOKEN", token}});
+  CHECK(h.out.find(token) == std::string::npos);
+  CHECK(h.out.find("--actor-token TOKEN") != std::string::npos);
+  CHECK(h.out.find("--actor-token-file FILE") != std::string::npos);
+  // A bad token is not repeated in its error either, from a flag or the environment.
+  const std::string near_miss = "s3cret-0123456 ";
+  const auto bad = run({"--actor-token", near_miss});
+  CHECK(bad.err.find("s3cret") == std::string::npos);
+  CHECK(bad.err.starts_with("poolserver: --actor-token: invalid value (not shown: 15 bytes)"));
+  CHECK(run({}, {{"ACTOR_TOKEN", near_miss}}).err.find("s3cret") == std::string::npos);
 }

@@ -2,8 +2,14 @@
 
 #include <doctest/doctest.h>
 
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -160,6 +166,7 @@ TEST_CASE("config: actors off by default, ACTOR_* settings and THREADS=none") {
 
   const auto on = load({{"ACTOR_PORT", "7000"},
                         {"ACTOR_HOST", "::"},
+                        {"ACTOR_INSECURE", "1"},
                         {"ACTOR_TIMEOUT_MS", "250"},
                         {"ACTOR_MAX_IN_FLIGHT", "8"},
                         {"ACTOR_MAX_CONNECTIONS", "3"},
@@ -182,4 +189,200 @@ TEST_CASE("config: actors off by default, ACTOR_* settings and THREADS=none") {
   CHECK(error_of({{"ACTOR_MAX_CONNECTIONS", "65537"}}).find("from 1 to 65536") !=
         std::string::npos);
   CHECK(error_of({{"THREADS", "nothing"}}).find("or none") != std::string::npos);
+}
+
+namespace {
+
+// A temporary directory for token files, removed with its files.
+class config_temp_dir {
+ public:
+  config_temp_dir() {
+    std::string tmpl = std::filesystem::temp_directory_path() / "poolserver-config-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path_ = tmpl;
+  }
+  ~config_temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  /// Writes `text` to a file `name` in the directory; returns its path.
+  std::string file(const std::string& name, const std::string& text) const {
+    const auto p = path_ / name;
+    std::ofstream(p, std::ios::binary) << text;
+    return p;
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+const std::string good_token = "0123456789abcdef0123456789abcdef";
+
+}  // namespace
+
+TEST_CASE("config: ACTOR_TLS_CERT, ACTOR_TLS_KEY and ACTOR_TLS_CA go together") {
+  const auto off = load({});
+  CHECK(off.actor_tls_cert.empty());
+  CHECK(off.actor_tls_key.empty());
+  CHECK(off.actor_tls_ca.empty());
+  CHECK_FALSE(config::actor_tls(off));
+  CHECK_FALSE(config::actors_authenticated(off));
+
+  const auto on = load({{"ACTOR_TLS_CERT", "/etc/poolserver/server.pem"},
+                        {"ACTOR_TLS_KEY", "/etc/poolserver/server.key"},
+                        {"ACTOR_TLS_CA", "ca.pem"}});
+  CHECK(on.actor_tls_cert == "/etc/poolserver/server.pem");
+  CHECK(on.actor_tls_key == "/etc/poolserver/server.key");
+  CHECK(on.actor_tls_ca == "ca.pem");
+  CHECK(config::actor_tls(on));
+  CHECK(config::actors_authenticated(on));
+
+  // Each partial set names the first file missing, and says why all three are needed.
+  const std::string why =
+      ": unset; mutual TLS takes all three of ACTOR_TLS_CERT (this end's certificate), "
+      "ACTOR_TLS_KEY (its private key) and ACTOR_TLS_CA (the CA the peer's certificate must "
+      "chain to): set it too, or unset the others";
+  CHECK(error_of({{"ACTOR_TLS_CERT", "c"}, {"ACTOR_TLS_KEY", "k"}}) == "ACTOR_TLS_CA" + why);
+  CHECK(error_of({{"ACTOR_TLS_CERT", "c"}, {"ACTOR_TLS_CA", "a"}}) == "ACTOR_TLS_KEY" + why);
+  CHECK(error_of({{"ACTOR_TLS_KEY", "k"}, {"ACTOR_TLS_CA", "a"}}) == "ACTOR_TLS_CERT" + why);
+  CHECK(error_of({{"ACTOR_TLS_CERT", "c"}}) == "ACTOR_TLS_KEY" + why);
+  CHECK(error_of({{"ACTOR_TLS_CA", "a"}}) == "ACTOR_TLS_CERT" + why);
+  // An empty value is unset, here as everywhere.
+  CHECK(error_of({{"ACTOR_TLS_CERT", "c"}, {"ACTOR_TLS_KEY", ""}, {"ACTOR_TLS_CA", "a"}}) ==
+        "ACTOR_TLS_KEY" + why);
+}
+
+TEST_CASE("config: ACTOR_TOKEN is 16 to 1024 printable characters and never shown") {
+  CHECK(load({}).actor_token.empty());
+  const auto s = load({{"ACTOR_TOKEN", good_token}});
+  CHECK(s.actor_token == good_token);
+  CHECK(s.actor_token_file.empty());
+  CHECK(config::actors_authenticated(s));
+  CHECK(load({{"ACTOR_TOKEN", std::string(16, 'x')}}).actor_token == std::string(16, 'x'));
+  CHECK(load({{"ACTOR_TOKEN", std::string(1024, '~')}}).actor_token.size() == 1024);
+
+  const std::string allowed =
+      "; allowed: 16 to 1024 printable ASCII characters, no spaces (openssl rand -hex 32 makes "
+      "one); --print-config shows it as ***";
+  const std::string short_token = "0123456789abcde";  // 15 bytes
+  CHECK(error_of({{"ACTOR_TOKEN", short_token}}) ==
+        "ACTOR_TOKEN: invalid value (not shown: 15 bytes)" + allowed);
+  CHECK(error_of({{"ACTOR_TOKEN", std::string(1025, 'x')}}) ==
+        "ACTOR_TOKEN: invalid value (not shown: 1025 bytes)" + allowed);
+  for (const auto& bad :
+       std::vector<std::string>{"0123456789 abcdef", "0123456789abcdef\n", "0123456789abcdé",
+                                "\t0123456789abcdef", std::string("0123456789\0abcdef", 17)}) {
+    CAPTURE(bad);
+    const auto msg = error_of({{"ACTOR_TOKEN", bad}});
+    CHECK(msg.starts_with("ACTOR_TOKEN: invalid value (not shown: "));
+    CHECK(msg.find("0123456789") == std::string::npos);
+  }
+
+  // The token is neither in --print-config's values nor in the start-up line.
+  for (const auto& [name, value] : config::effective(s))
+    if (name == "ACTOR_TOKEN") CHECK(value == "***");
+  const auto line = config::describe(load({{"ACTOR_PORT", "0"}, {"ACTOR_TOKEN", good_token}}));
+  CHECK(line.find(good_token) == std::string::npos);
+  CHECK(line.find("ACTOR_TOKEN=*** ") != std::string::npos);
+  CHECK(line.find("ACTOR_TOKEN_FILE=unset ") != std::string::npos);
+  CHECK(line.find("ACTOR_TLS_CERT=unset ") != std::string::npos);
+  CHECK(line.find("ACTOR_INSECURE=0") != std::string::npos);
+  // *** read back is refused rather than taken as the token.
+  CHECK(error_of({{"ACTOR_TOKEN", "***"}}).starts_with("ACTOR_TOKEN: invalid value"));
+}
+
+TEST_CASE("config: ACTOR_TOKEN_FILE reads the token from a file") {
+  const config_temp_dir dir;
+  const auto allowed = std::string("; allowed: a readable file that holds the token (16 to 1024 ") +
+                       "printable ASCII characters, no spaces; a trailing newline is ignored), " +
+                       "with ACTOR_TOKEN unset";
+  // echo's newline, or an editor's CR LF, is not part of the token.
+  for (const std::string ending : {"", "\n", "\r\n", "\n\n"}) {
+    CAPTURE(ending);
+    const auto path = dir.file("token", good_token + ending);
+    const auto s = load({{"ACTOR_TOKEN_FILE", path}});
+    CHECK(s.actor_token == good_token);
+    CHECK(s.actor_token_file == path);
+    CHECK(config::actors_authenticated(s));
+    // What shows is the file, never the token: --print-config reads back the same.
+    for (const auto& [name, value] : config::effective(s)) {
+      if (name == "ACTOR_TOKEN") CHECK(value.empty());
+      if (name == "ACTOR_TOKEN_FILE") CHECK(value == path);
+    }
+    CHECK(config::describe(load({{"ACTOR_PORT", "0"}, {"ACTOR_TOKEN_FILE", path}}))
+              .find(good_token) == std::string::npos);
+  }
+  const auto max = dir.file("max", std::string(1024, 'k') + "\r\n");
+  CHECK(load({{"ACTOR_TOKEN_FILE", max}}).actor_token == std::string(1024, 'k'));
+
+  const auto missing = (dir.path() / "missing").string();
+  CHECK(error_of({{"ACTOR_TOKEN_FILE", missing}}) ==
+        "ACTOR_TOKEN_FILE: invalid value '" + missing + "' (No such file or directory)" + allowed);
+  const auto folder = dir.path().string();
+  CHECK(error_of({{"ACTOR_TOKEN_FILE", folder}}) ==
+        "ACTOR_TOKEN_FILE: invalid value '" + folder + "' (Is a directory)" + allowed);
+  const auto short_file = dir.file("short", "0123456789abcde\n");
+  CHECK(error_of({{"ACTOR_TOKEN_FILE", short_file}}) ==
+        "ACTOR_TOKEN_FILE: invalid value '" + short_file + "' (the token is 15 bytes)" + allowed);
+  const auto empty = dir.file("empty", "\n");
+  CHECK(error_of({{"ACTOR_TOKEN_FILE", empty}}) ==
+        "ACTOR_TOKEN_FILE: invalid value '" + empty + "' (the token is 0 bytes)" + allowed);
+  const auto long_file = dir.file("long", std::string(2000, 'k'));
+  CHECK(error_of({{"ACTOR_TOKEN_FILE", long_file}}).find("(the token is 1027 bytes)") !=
+        std::string::npos);
+  const auto spaced = dir.file("spaced", "0123456789 abcdef 0123456789\n");
+  const auto spaced_error = error_of({{"ACTOR_TOKEN_FILE", spaced}});
+  CHECK(spaced_error.find("(the token has a space or a character that is not ASCII)") !=
+        std::string::npos);
+  CHECK(spaced_error.find("abcdef") == std::string::npos);
+
+  // One token, from one place.
+  const auto path = dir.file("token", good_token);
+  CHECK(error_of({{"ACTOR_TOKEN", good_token}, {"ACTOR_TOKEN_FILE", path}}) ==
+        "ACTOR_TOKEN_FILE: invalid value '" + path +
+            "' (ACTOR_TOKEN is set too: give the token one way)" + allowed);
+}
+
+TEST_CASE("config: an actor port off loopback needs TLS, a token or ACTOR_INSECURE=1") {
+  const config_temp_dir dir;
+  const std::map<std::string, std::string, std::less<>> tls{
+      {"ACTOR_TLS_CERT", "s.pem"}, {"ACTOR_TLS_KEY", "s.key"}, {"ACTOR_TLS_CA", "ca.pem"}};
+  for (const char* host :
+       {"0.0.0.0", "::", "10.0.0.1", "192.168.1.20", "fe80::1", "::ffff:10.0.0.1", "128.0.0.1"}) {
+    CAPTURE(host);
+    const auto msg = error_of({{"ACTOR_PORT", "7000"}, {"ACTOR_HOST", host}});
+    CHECK(msg.starts_with(std::string("ACTOR_HOST: invalid value '") + host +
+                          "'; allowed: a loopback address (127.0.0.0/8 or ::1) while actors are "
+                          "not authenticated, since whoever reaches the actor port could join"));
+    // The three ways out.
+    CHECK(msg.find("ACTOR_TLS_CERT, ACTOR_TLS_KEY and ACTOR_TLS_CA") != std::string::npos);
+    CHECK(msg.find("ACTOR_TOKEN") != std::string::npos);
+    CHECK(msg.find("ACTOR_INSECURE=1") != std::string::npos);
+    CHECK(msg.find('\n') == std::string::npos);
+
+    auto with_tls = tls;
+    with_tls.insert({{"ACTOR_PORT", "7000"}, {"ACTOR_HOST", host}});
+    CHECK(load(with_tls).actor_host == host);
+    CHECK(load({{"ACTOR_PORT", "7000"}, {"ACTOR_HOST", host}, {"ACTOR_TOKEN", good_token}})
+              .actor_host == host);
+    CHECK(load({{"ACTOR_PORT", "7000"},
+                {"ACTOR_HOST", host},
+                {"ACTOR_TOKEN_FILE", dir.file("t", good_token)}})
+              .actor_host == host);
+    const auto insecure =
+        load({{"ACTOR_PORT", "7000"}, {"ACTOR_HOST", host}, {"ACTOR_INSECURE", "1"}});
+    CHECK(insecure.actor_insecure);
+    CHECK_FALSE(config::actors_authenticated(insecure));
+    // Without an actor port there is nothing to protect.
+    CHECK(load({{"ACTOR_HOST", host}}).actor_host == host);
+  }
+  for (const char* host :
+       {"127.0.0.1", "127.1.2.3", "127.255.255.254", "::1", "::ffff:127.0.0.1"}) {
+    CAPTURE(host);
+    CHECK(load({{"ACTOR_PORT", "7000"}, {"ACTOR_HOST", host}}).actor_host == host);
+  }
+  CHECK_FALSE(load({}).actor_insecure);
+  CHECK(error_of({{"ACTOR_INSECURE", "yes"}}) ==
+        "ACTOR_INSECURE: invalid value 'yes'; allowed: 0, 1");
 }
