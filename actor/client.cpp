@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 
 #include "actor/protocol.hpp"
@@ -50,6 +51,7 @@ void client::stop() {
   leave_timer_.cancel();
   error_code ec;
   socket_.close(ec);
+  if (tls_) tls_->next_layer().close(ec);  // a handshake under way
   if (options_.on_stopped) options_.on_stopped();
 }
 
@@ -101,6 +103,31 @@ void client::on_connect(error_code ec, const tcp::endpoint& peer) {
   error_code opt;
   socket_.set_option(tcp::no_delay(true), opt);  // answers are small and latency-bound
   socket_.set_option(net::socket_base::keep_alive(true), opt);
+  if (!options_.tls) return start_session(peer);
+  tls_ = std::make_shared<tls_stream>(std::move(socket_), *options_.tls);
+  socket_ = tcp::socket(io_);  // for the next connection
+  tls_->async_handshake(net::ssl::stream_base::client,
+                        [this, tls = tls_, attempt = connection_, peer](error_code e) {
+                          if (stopped_ || attempt != connection_) return;
+                          on_secured(e, peer);
+                        });
+}
+
+void client::on_secured(error_code ec, const tcp::endpoint& peer) {
+  if (ec) {
+    // The server's certificate is not from ACTOR_TLS_CA or does not name the host, or the
+    // server refused this actor's: no job can come of this connection; try again later.
+    spdlog::error("TLS handshake with {}:{} failed: {}", options_.host, options_.port,
+                  ec.message());
+    error_code ignored;
+    tls_->next_layer().close(ignored);
+    tls_.reset();
+    return retry_later();
+  }
+  start_session(peer);
+}
+
+void client::start_session(const tcp::endpoint& peer) {
   connected_ = true;
   // The backoff starts again only once this connection proves itself (a job, or staying up
   // for max_backoff): a server that accepts and closes at once, as one past
@@ -111,8 +138,8 @@ void client::on_connect(error_code ec, const tcp::endpoint& peer) {
   heard_ = 0;
   std::ostringstream where;
   where << peer;
-  spdlog::info("connected to {} as process {}: serving jobs on {} local worker(s)", where.str(),
-               pid_, pool_.size());
+  spdlog::info("connected to {}{} as process {}: serving jobs on {} local worker(s)",
+               where.str(), tls_ ? " (TLS)" : "", pid_, pool_.size());
   if (send_greeting_) {
     peer_ = peer_kind::greeting;
     hello h;
@@ -131,18 +158,21 @@ void client::on_connect(error_code ec, const tcp::endpoint& peer) {
 }
 
 void client::read_more() {
-  socket_.async_read_some(net::buffer(chunk_),
-                          [this, conn = connection_](error_code ec, std::size_t bytes) {
-                            if (stopped_ || conn != connection_) return;
-                            on_read(ec, bytes);
-                          });
+  with_stream([&](auto& stream) {
+    stream.async_read_some(net::buffer(chunk_), [this, tls = tls_, conn = connection_](
+                                                    error_code ec, std::size_t bytes) {
+      if (stopped_ || conn != connection_) return;
+      on_read(ec, bytes);
+    });
+  });
 }
 
 void client::on_read(error_code ec, std::size_t bytes) {
   if (ec)
-    return disconnect(ec == net::error::eof ? "the server closed the connection"
-                                            : "read: " + ec.message(),
-                      true);
+    return disconnect(ec == net::error::eof || ec == net::ssl::error::stream_truncated
+                          ? "the server closed the connection"
+                          : "read: " + ec.message(),
+                      !leaving_);
   const auto conn = connection_;
   const bool fits = frames_.feed(std::string_view(chunk_.data(), bytes), [&](std::string_view m) {
     if (conn == connection_) on_message(m);
@@ -276,14 +306,20 @@ void client::flush() {
   if (write_outstanding_ || outgoing_.empty() || !connected_) return;
   writing_.swap(outgoing_);
   write_outstanding_ = true;
-  net::async_write(socket_, net::buffer(writing_), [this, conn = connection_](error_code ec,
-                                                                              std::size_t) {
-    write_outstanding_ = false;
-    writing_.clear();
-    if (stopped_) return;
-    if (ec && conn == connection_) return disconnect("write: " + ec.message(), true);
-    flush();  // answers that came meanwhile (on this connection or a new one)
+  with_stream([&](auto& stream) {
+    net::async_write(stream, net::buffer(writing_),
+                     [this, tls = tls_, conn = connection_](error_code ec, std::size_t) {
+                       on_written(ec, conn);
+                     });
   });
+}
+
+void client::on_written(error_code ec, std::uint64_t conn) {
+  write_outstanding_ = false;
+  writing_.clear();
+  if (stopped_) return;
+  if (ec && conn == connection_) return disconnect("write: " + ec.message(), true);
+  flush();  // answers that came meanwhile (on this connection or a new one)
 }
 
 void client::disconnect(const std::string& why, bool warn) {
@@ -295,8 +331,10 @@ void client::disconnect(const std::string& why, bool warn) {
   for (auto& [id, token] : running_) token->cancel(pool::stop_reason::client_gone);
   running_.clear();
   error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
+  auto& raw = tls_ ? tls_->next_layer() : socket_;
+  raw.shutdown(tcp::socket::shutdown_both, ec);
+  raw.close(ec);
+  tls_.reset();  // its pending handlers hold it until they run
   outgoing_.clear();
   spdlog::log(warn ? spdlog::level::warn : spdlog::level::info, "disconnected: {}", why);
   if (leaving_) {

@@ -20,6 +20,7 @@
 #include "actor/framing.hpp"
 #include "actor/protocol.hpp"
 #include "pool/cancel.hpp"
+#include "sockets/tls.hpp"
 #include "pool/worker_pool.hpp"
 #include "workers/job_registry.hpp"
 
@@ -31,6 +32,9 @@ struct client_options {
   std::chrono::milliseconds first_backoff{100};  ///< wait before the first reconnect
   std::chrono::milliseconds max_backoff{5'000};  ///< the wait doubles up to this
   std::string token;  ///< ACTOR_TOKEN, sent in the greeting (empty: none)
+  /// ACTOR_TLS_*: connect with mutual TLS (the context checks the server's certificate and
+  /// name); null: plain TCP.
+  boost::asio::ssl::context* tls = nullptr;
   /// The longest a leave waits for the jobs in flight to be answered (DRAIN_TIMEOUT_MS).
   std::chrono::milliseconds leave_timeout{10'000};
   /// Called once stop() has run (whoever called it): the caller may end the io_context's
@@ -66,12 +70,23 @@ class client {
  private:
   void connect();
   void on_connect(boost::system::error_code ec, const boost::asio::ip::tcp::endpoint& peer);
+  void on_secured(boost::system::error_code ec, const boost::asio::ip::tcp::endpoint& peer);
+  void start_session(const boost::asio::ip::tcp::endpoint& peer);
+  /// Runs `f` with the stream of this connection: the TLS one, or the plain socket.
+  template <class F>
+  void with_stream(F&& f) {
+    if (tls_)
+      f(*tls_);
+    else
+      f(socket_);
+  }
   void read_more();
   void on_read(boost::system::error_code ec, std::size_t bytes);
   void on_message(std::string_view text);
   void run_job(const job_request& req);
   void on_job_done(std::uint64_t connection, std::uint64_t id, pool::job_result&& r);
   void flush();
+  void on_written(boost::system::error_code ec, std::uint64_t conn);
   /// Ends this connection (the server left or misbehaved) and schedules the next attempt.
   void disconnect(const std::string& why, bool warn);
   void retry_later();
@@ -84,6 +99,10 @@ class client {
 
   boost::asio::ip::tcp::resolver resolver_;
   boost::asio::ip::tcp::socket socket_;
+  // With TLS, each connection's stream, which takes socket_ over; shared with its pending
+  // handlers, so that one ended keeps its engine until they have run.
+  using tls_stream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
+  std::shared_ptr<tls_stream> tls_;
   boost::asio::steady_timer retry_timer_;
   std::chrono::milliseconds backoff_;
   std::chrono::steady_clock::time_point connected_at_;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include <spdlog/spdlog.h>
@@ -31,7 +32,10 @@ constexpr const char* usage =
     "\n"
     "Environment (as for poolserver): THREADS (local workers; default one per core),\n"
     "STRATEGY, QUEUE_CAPACITY, WORKER_NICE, DRAIN_TIMEOUT_MS, LOG_LEVEL, LOG_FORMAT (text\n"
-    "or json).\n";
+    "or json), KINDS (the job kinds it offers).\n"
+    "Authentication, as the server asks: ACTOR_TOKEN or ACTOR_TOKEN_FILE (a shared secret),\n"
+    "ACTOR_TLS_CERT, ACTOR_TLS_KEY, ACTOR_TLS_CA (mutual TLS: this actor's certificate and\n"
+    "key, and the CA the server's certificate must chain to; it must name HOST).\n";
 
 // HOST:PORT, or [IPv6]:PORT; false when it is neither.
 bool split_address(const std::string& arg, std::string& host, std::string& port) {
@@ -71,6 +75,18 @@ int main(int argc, char** argv) {
   }
   logging::install_default_logger("poolactor", settings);
   options.leave_timeout = settings.drain_timeout;
+  options.token = settings.actor_token;
+  std::optional<boost::asio::ssl::context> tls;
+  if (config::actor_tls(settings)) {
+    try {
+      tls.emplace(sockets::client_tls_context(
+          {settings.actor_tls_cert, settings.actor_tls_key, settings.actor_tls_ca}, options.host));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "poolactor: %s\n", e.what());
+      return 2;
+    }
+    options.tls = &*tls;
+  }
   spdlog::info("poolactor {} starting: THREADS={} STRATEGY={} QUEUE_CAPACITY={}, square_sum "
                "kernel {}",
                POOLSERVER_VERSION, settings.threads, pool::to_string(settings.strategy),

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 
 #include "actor_links/actor_listener.hpp"
@@ -14,21 +15,39 @@ namespace net = boost::asio;
 using error_code = boost::system::error_code;
 using pool::clock;
 
-actor_link::actor_link(tcp_socket&& socket, actor_listener& owner, std::string name)
+actor_link::actor_link(tcp_socket&& socket, actor_listener& owner, std::string name,
+                       net::ssl::context* tls)
     : socket_(std::move(socket)),
-      timer_(socket_.get_executor()),
+      tls_(tls ? std::make_unique<sockets::tls_socket>(std::move(socket_), *tls) : nullptr),
+      handshaken_(tls == nullptr),
+      timer_(raw().get_executor()),
       owner_(owner),
       name_(std::move(name)),
       ledger_(
           {owner.settings().actor_max_in_flight}, [&owner] { return owner.next_id(); }, name_) {}
 
 void actor_link::start() {
-  net::post(socket_.get_executor(), [self = shared_from_this()] {
+  net::post(raw().get_executor(), [self = shared_from_this()] {
     if (self->ended_) return;  // stopped before it started
     self->connected_at_ = std::chrono::steady_clock::now();
-    self->read_more();
     self->watch();
+    if (!self->tls_) return self->read_more();
+    self->tls_->async_handshake(net::ssl::stream_base::server,
+                                [self](error_code ec) { self->on_handshake(ec); });
   });
+}
+
+void actor_link::on_handshake(error_code ec) {
+  if (ended_) return;
+  if (ec) {
+    // A wrong, missing or expired certificate, or not TLS at all: refused before a byte of
+    // the protocol is read, and nothing is said to it (there is no channel to say it on).
+    owner_.count_refusal("tls");
+    return end(link_end::refused, "TLS handshake failed: " + ec.message());
+  }
+  handshaken_ = true;
+  connected_at_ = std::chrono::steady_clock::now();  // the greeting follows the handshake
+  read_more();
 }
 
 std::string actor_link::listed(const std::vector<std::string>& kinds) {
@@ -83,7 +102,7 @@ std::optional<std::string> actor_link::on_control(actor_ledger::control&& c) {
                                                                    in_flight, h.capacity)
                                                              : in_flight});
   if (ledger_.say(welcome))
-    net::post(socket_.get_executor(), [self = shared_from_this()] { self->flush(); });
+    net::post(raw().get_executor(), [self = shared_from_this()] { self->flush(); });
   spdlog::debug("actor {} greeted: process {}, version '{}', capacity {}, {} worker(s)", name_,
                 h.pid, h.version, h.capacity, h.workers);
   if (joined_) {
@@ -110,14 +129,16 @@ void actor_link::refuse(std::string_view counted_as, const std::string& why) {
   std::string message;
   actor::append_refused(message, why);
   auto bytes = std::make_shared<std::string>(std::move(message));
-  net::async_write(socket_, net::buffer(*bytes),
-                   [self = shared_from_this(), bytes](error_code, std::size_t) {
-                     self->end(link_end::refused, self->refusing_);
-                   });
+  with_stream([&](auto& stream) {
+    net::async_write(stream, net::buffer(*bytes),
+                     [self = shared_from_this(), bytes](error_code, std::size_t) {
+                       self->end(link_end::refused, self->refusing_);
+                     });
+  });
 }
 
 void actor_link::stop() {
-  net::post(socket_.get_executor(),
+  net::post(raw().get_executor(),
             [self = shared_from_this()] { self->end(link_end::shutdown, "server stopping"); });
 }
 
@@ -130,14 +151,18 @@ bool actor_link::try_submit(pool::job& j) {
   bool start_flush = false;
   if (!ledger_.try_submit(j, clock::now(), start_flush)) return false;
   if (start_flush)
-    net::post(socket_.get_executor(), [self = shared_from_this()] { self->flush(); });
+    net::post(raw().get_executor(), [self = shared_from_this()] { self->flush(); });
   return true;
 }
 
 void actor_link::flush() {
   if (ended_ || !refusing_.empty() || !ledger_.take_unsent(writing_, clock::now())) return;
-  net::async_write(socket_, net::buffer(writing_),
-                   [self = shared_from_this()](error_code ec, std::size_t) { self->on_write(ec); });
+  with_stream([&](auto& stream) {
+    net::async_write(stream, net::buffer(writing_), [self = shared_from_this()](
+                                                        error_code ec, std::size_t) {
+      self->on_write(ec);
+    });
+  });
 }
 
 void actor_link::on_write(error_code ec) {
@@ -149,16 +174,20 @@ void actor_link::on_write(error_code ec) {
 }
 
 void actor_link::read_more() {
-  socket_.async_read_some(
-      net::buffer(chunk_),
-      [self = shared_from_this()](error_code ec, std::size_t bytes) { self->on_read(ec, bytes); });
+  with_stream([&](auto& stream) {
+    stream.async_read_some(net::buffer(chunk_),
+                           [self = shared_from_this()](error_code ec, std::size_t bytes) {
+                             self->on_read(ec, bytes);
+                           });
+  });
 }
 
 void actor_link::on_read(error_code ec, std::size_t bytes) {
   if (ended_ || !refusing_.empty()) return;
   if (ec) {
+    const bool closed = ec == net::error::eof || ec == net::ssl::error::stream_truncated;
     return end(link_end::closed,
-               ec == net::error::eof ? "the actor closed the connection" : "read: " + ec.message());
+               closed ? "the actor closed the connection" : "read: " + ec.message());
   }
   auto broken =
       ledger_.feed(std::string_view(chunk_.data(), bytes), clock::now(),
@@ -192,7 +221,14 @@ void actor_link::watch() {
     const auto now = clock::now();
     if (!self->joined_) {
       const auto waited = std::chrono::steady_clock::now() - self->connected_at_;
-      if (self->owner_.credentials_required()) {
+      if (!self->handshaken_) {
+        // A connection that never completes its handshake would hold a place of
+        // ACTOR_MAX_CONNECTIONS for good.
+        if (waited > timeout) {
+          self->owner_.count_refusal("tls");
+          return self->end(link_end::refused, "no TLS handshake within ACTOR_TIMEOUT_MS");
+        }
+      } else if (self->owner_.credentials_required()) {
         if (waited > timeout)
           return self->refuse("greeting", "no greeting within ACTOR_TIMEOUT_MS, and the server "
                                           "asks for credentials");
@@ -216,8 +252,8 @@ void actor_link::end(link_end why, const std::string& detail) {
   std::vector<actor_ledger::taken_back> jobs;
   owner_.pool().remove_remote(this, [&] { jobs = ledger_.close(why == link_end::shutdown); });
   error_code ec;
-  socket_.shutdown(tcp_socket::shutdown_both, ec);
-  socket_.close(ec);
+  raw().shutdown(tcp_socket::shutdown_both, ec);
+  raw().close(ec);
   timer_.cancel();
   if (!joined_) {
     spdlog::log(why == link_end::refused ? spdlog::level::warn : spdlog::level::info,

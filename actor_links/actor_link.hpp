@@ -22,6 +22,7 @@
 #include "actor_links/actor_ledger.hpp"
 #include "pool/remote_backend.hpp"
 #include "sockets/asio_types.hpp"
+#include "sockets/tls.hpp"
 
 namespace actor_links {
 
@@ -55,7 +56,10 @@ inline constexpr std::string_view seed_kind = "square_sum";
 class actor_link final : public pool::remote_backend,
                          public std::enable_shared_from_this<actor_link> {
  public:
-  actor_link(tcp_socket&& socket, actor_listener& owner, std::string name);
+  /// `tls`: the server's TLS context when ACTOR_TLS_* are set (the actor must complete a
+  /// mutual TLS handshake first), else null.
+  actor_link(tcp_socket&& socket, actor_listener& owner, std::string name,
+             boost::asio::ssl::context* tls);
 
   /// Starts reading: the actor joins the pool once it greeted (or, when the server asks for
   /// no credentials, once it stayed silent for greeting_window: a seed actor).
@@ -79,6 +83,16 @@ class actor_link final : public pool::remote_backend,
   std::optional<std::string> on_control(actor_ledger::control&& c);
   /// Tells the actor why it is refused, then ends the link once that is written.
   void refuse(std::string_view counted_as, const std::string& why);
+  /// Runs `f` with the stream the protocol goes over: the TLS one, or the plain socket.
+  template <class F>
+  void with_stream(F&& f) {
+    if (tls_)
+      f(*tls_);
+    else
+      f(socket_);
+  }
+  tcp_socket& raw() noexcept { return tls_ ? tls_->next_layer() : socket_; }
+  void on_handshake(boost::system::error_code ec);
   void read_more();
   void on_read(boost::system::error_code ec, std::size_t bytes);
   void flush();
@@ -87,7 +101,9 @@ class actor_link final : public pool::remote_backend,
   /// Ends the link: leaves the pool, closes the socket, hands its jobs to the listener.
   void end(link_end why, const std::string& detail);
 
-  tcp_socket socket_;
+  tcp_socket socket_;  // the connection, unless tls_ holds it
+  std::unique_ptr<sockets::tls_socket> tls_;
+  bool handshaken_ = false;  // link thread only: TLS done (or none to do)
   steady_timer timer_;
   actor_listener& owner_;
   const std::string name_;

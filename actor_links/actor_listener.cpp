@@ -8,6 +8,7 @@
 
 #include "actor/protocol.hpp"
 #include "sockets/listen.hpp"
+#include "sockets/tls.hpp"
 
 namespace actor_links {
 
@@ -21,7 +22,11 @@ actor_listener::actor_listener(std::vector<net::io_context*> ios, const config::
       pool_(pool),
       acceptor_(sockets::listen_on(*ios_.at(0), settings.actor_host,
                                    settings.actor_port.value_or(0), "ACTOR_HOST")),
-      accept_retry_(*ios_[0]) {}
+      accept_retry_(*ios_[0]) {
+  if (config::actor_tls(settings))
+    tls_.emplace(sockets::server_tls_context(
+        {settings.actor_tls_cert, settings.actor_tls_key, settings.actor_tls_ca}));
+}
 
 tcp::endpoint actor_listener::local_endpoint() const {
   return acceptor_.local_endpoint();
@@ -81,7 +86,8 @@ void actor_listener::do_accept() {
     socket.set_option(net::socket_base::keep_alive(true), opt);  // a vanished host, when idle
     std::ostringstream peer;
     peer << remote;
-    auto link = std::make_shared<actor_link>(std::move(socket), *this, peer.str());
+    auto link = std::make_shared<actor_link>(std::move(socket), *this, peer.str(),
+                                             tls_ ? &*tls_ : nullptr);
     {
       std::lock_guard lock(links_mutex_);
       if (stopped_) return;
@@ -121,11 +127,15 @@ void actor_listener::refuse(tcp_socket socket, const tcp::endpoint& remote) {
 }
 
 bool actor_listener::credentials_required() const noexcept {
-  return false;
+  return !settings_.actor_token.empty();
 }
 
 std::optional<std::pair<std::string_view, std::string>> actor_listener::admit(
-    const actor::hello&) const {
+    const actor::hello& h) const {
+  if (credentials_required() && !sockets::same_secret(h.token, settings_.actor_token))
+    return std::pair{refusal_names[0], std::string(h.token.empty()
+                                                       ? "the server asks for a token (ACTOR_TOKEN)"
+                                                       : "wrong token (ACTOR_TOKEN)")};
   return std::nullopt;
 }
 

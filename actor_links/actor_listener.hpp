@@ -9,6 +9,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -31,8 +32,8 @@ inline constexpr std::array<std::string_view, 3> refusal_names{"credentials", "t
 
 class actor_listener {
  public:
-  /// Binds ACTOR_HOST:ACTOR_PORT (throws if it cannot). Accepts on `ios[0]`; links are
-  /// spread over `ios` in turn.
+  /// Binds ACTOR_HOST:ACTOR_PORT and loads the ACTOR_TLS_* files, if set (throws if it
+  /// cannot, saying why). Accepts on `ios[0]`; links are spread over `ios` in turn.
   actor_listener(std::vector<boost::asio::io_context*> ios, const config::settings& settings,
                  pool::worker_pool& pool);
   actor_listener(const actor_listener&) = delete;
@@ -80,6 +81,7 @@ class actor_listener {
   const config::settings& settings_;
   pool::worker_pool& pool_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  std::optional<boost::asio::ssl::context> tls_;  // ACTOR_TLS_*: every link handshakes first
   boost::asio::steady_timer accept_retry_;         // the pause after an accept error
   sockets::accept_pacing pacing_{"actor accept"};  // acceptor handler only
   std::size_t next_io_ = 0;                        // acceptor handler only

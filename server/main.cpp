@@ -35,7 +35,11 @@ int main(int argc, char** argv) {
     if (const auto actors = srv.actor_endpoint()) {
       std::ostringstream where;
       where << *actors;
-      spdlog::info("actors connect to {} (run: poolactor {})", where.str(), where.str());
+      const char* auth = config::actor_tls(settings)
+                             ? (settings.actor_token.empty() ? "mutual TLS" : "mutual TLS and a token")
+                             : (settings.actor_token.empty() ? "not authenticated" : "a token");
+      spdlog::info("actors connect to {} ({}; run: poolactor {})", where.str(), auth,
+                   where.str());
     }
     spdlog::info("listening on http://{}", address.str());
     srv.run();
