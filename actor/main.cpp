@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
                POOLSERVER_VERSION, settings.threads, pool::to_string(settings.strategy),
                settings.queue_capacity, workers::isa_name(workers::active_isa()));
 
-  const auto registry = workers::default_registry();
+  const auto registry = workers::registry_of(settings.kinds);
   pool::worker_pool pool({settings.threads, settings.queue_capacity, settings.strategy,
                           settings.worker_nice, false});
   boost::asio::io_context io(1);

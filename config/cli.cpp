@@ -34,6 +34,8 @@ std::string value_name(const setting& s) {
       return "FILE";
     case value_kind::secret:
       return "TOKEN";
+    case value_kind::names:
+      return "NAMES";
     case value_kind::choice:
       break;
   }

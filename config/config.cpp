@@ -122,6 +122,36 @@ setting describe_setting(std::string_view env, std::string_view meaning, value_k
   return d;
 }
 
+// KINDS: a comma-separated list of built-in job kinds, at least one, none twice.
+setting kinds_setting(std::string_view meaning) {
+  auto d = describe_setting("KINDS", meaning, value_kind::names,
+                            fmt::format("a comma-separated list of {}",
+                                        fmt::join(std::begin(builtin_kinds),
+                                                  std::end(builtin_kinds), ", ")));
+  for (const auto k : builtin_kinds) d.choices.push_back(k);
+  d.parse = [](settings& s, const std::string& text, unsigned) {
+    std::vector<std::string> out;
+    std::string_view rest = text;
+    while (true) {
+      const auto comma = rest.find(',');
+      auto name = rest.substr(0, comma);
+      while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+      while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+      if (std::find(std::begin(builtin_kinds), std::end(builtin_kinds), name) ==
+              std::end(builtin_kinds) ||
+          std::find(out.begin(), out.end(), name) != out.end())
+        return false;
+      out.emplace_back(name);
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+    s.kinds = std::move(out);
+    return true;
+  };
+  d.format = [](const settings& s) { return fmt::format("{}", fmt::join(s.kinds, ",")); };
+  return d;
+}
+
 // An integer from Lo to Hi; `note` says what a special value means, e.g. "0 = any free port".
 template <auto Member, std::int64_t Lo, std::int64_t Hi>
 setting integer(std::string_view env, std::string_view meaning, std::string_view note = {}) {
@@ -432,6 +462,7 @@ std::vector<setting> make_table() {
           "HEADER_TIMEOUT_MS", "a request must arrive whole within this of its first byte"),
       milliseconds<&s::drain_timeout, 0>("DRAIN_TIMEOUT_MS",
                                          "on SIGTERM, the time to finish accepted requests"),
+      kinds_setting("the job kinds run here (poolactor: offered to the server)"),
       integer<&s::worker_nice, 0, 19>("WORKER_NICE",
                                       "worker threads' niceness, so IO threads preempt them",
                                       "0 = same priority as IO threads"),

@@ -20,6 +20,9 @@
 
 namespace config {
 
+/// The job kinds built into both binaries (workers/job_registry.cpp has their code).
+inline constexpr std::string_view builtin_kinds[] = {"square_sum", "sleep_ms"};
+
 /// A setting that cannot be used; what() is one line naming the variable, the bad value
 /// and what is allowed.
 class config_error : public std::runtime_error {
@@ -67,6 +70,9 @@ struct settings {
   std::chrono::milliseconds idle_timeout{30'000};    ///< IDLE_TIMEOUT_MS: keep-alive idle limit
   std::chrono::milliseconds header_timeout{10'000};  ///< HEADER_TIMEOUT_MS: to receive a request
   std::chrono::milliseconds drain_timeout{10'000};   ///< DRAIN_TIMEOUT_MS: graceful stop limit
+  /// KINDS: the job kinds this process runs (the server: on its local workers; poolactor:
+  /// offered to the server), names of builtin_kinds.
+  std::vector<std::string> kinds{"square_sum"};
   int worker_nice = 10;  ///< WORKER_NICE: worker threads' niceness, so IO threads preempt them
   /// ACTOR_PORT: where remote actors connect (unset: no actors; 0 = any free port).
   std::optional<std::uint16_t> actor_port;
@@ -114,6 +120,7 @@ enum class value_kind {
   file,          ///< a file's path, read by what uses it
   secret,        ///< a secret: never shown, not even in an error (--print-config shows ***)
   secret_file,   ///< a file that holds a secret, read by load()
+  names,         ///< a comma-separated list of some of `choices`
 };
 
 /// One setting: everything poolserver knows about it. load(), --help, the errors,

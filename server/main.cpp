@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
   spdlog::info("poolserver {} starting: {}, square_sum kernel {}", POOLSERVER_VERSION,
                config::describe(settings), workers::isa_name(workers::active_isa()));
   try {
-    server::server srv(settings, workers::default_registry());
+    server::server srv(settings, workers::registry_of(settings.kinds));
     srv.handle_signals();
     std::ostringstream address;
     address << srv.local_endpoint();

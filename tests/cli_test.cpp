@@ -118,6 +118,7 @@ TEST_CASE("cli: every setting has a flag that works") {
                        {"IDLE_TIMEOUT_MS", "11"},
                        {"HEADER_TIMEOUT_MS", "13"},
                        {"DRAIN_TIMEOUT_MS", "17"},
+                       {"KINDS", "sleep_ms,square_sum"},
                        {"WORKER_NICE", "3"},
                        {"ACTOR_PORT", "7001"},
                        {"ACTOR_HOST", "::1"},

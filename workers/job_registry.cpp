@@ -1,6 +1,9 @@
 #include "workers/job_registry.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include "workers/square_sum.hpp"
 
@@ -29,12 +32,38 @@ void job_registry::set_default(std::string_view name) {
   default_ = name;
 }
 
-job_registry default_registry() {
+double sleep_ms(std::uint64_t n, const pool::cancel_token& token) {
+  // Steps of at most a millisecond, so that a cancel or the deadline stops it within one.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(n);
+  for (auto now = std::chrono::steady_clock::now(); now < until;
+       now = std::chrono::steady_clock::now()) {
+    if (const auto why = token.check(); why != pool::stop_reason::none)
+      throw pool::job_cancelled{why};
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        until - now, std::chrono::milliseconds(1)));
+  }
+  return static_cast<double>(n);
+}
+
+job_registry registry_of(const std::vector<std::string>& kinds) {
   job_registry r;
-  r.add("square_sum",
-        [](std::uint64_t n, const pool::cancel_token& token) { return square_sum(n, token); });
-  r.set_default("square_sum");
+  for (const auto& k : kinds) {
+    if (k == "square_sum")
+      r.add(k, [](std::uint64_t n, const pool::cancel_token& token) { return square_sum(n, token); });
+    else if (k == "sleep_ms")
+      r.add(k, sleep_ms);
+    else
+      throw std::invalid_argument("no built-in job kind '" + k + "'");
+  }
+  if (r.find("square_sum"))
+    r.set_default("square_sum");
+  else if (!kinds.empty())
+    r.set_default(kinds.front());
   return r;
+}
+
+job_registry default_registry() {
+  return registry_of({"square_sum"});
 }
 
 }  // namespace workers

@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "pool/cancel.hpp"
 
@@ -37,7 +38,14 @@ class job_registry {
   std::string default_;  // a copy, not a view: a copied registry must not point into this one
 };
 
-/// The registry the server ships with: square_sum.
+/// The built-in kinds named (KINDS): square_sum, and sleep_ms (sleeps n milliseconds, in
+/// steps of one that its token may stop, and returns n: a job whose cost is time, not CPU,
+/// for tests and load-balancer experiments). The default kind is square_sum when named, else
+/// the first. Throws std::invalid_argument for another name.
+job_registry registry_of(const std::vector<std::string>& kinds);
+/// The registry of the default KINDS: square_sum.
 job_registry default_registry();
+/// sleep_ms's code.
+double sleep_ms(std::uint64_t n, const pool::cancel_token& token);
 
 }  // namespace workers
