@@ -136,6 +136,10 @@ std::optional<std::pair<std::string_view, std::string>> actor_listener::admit(
     return std::pair{refusal_names[0], std::string(h.token.empty()
                                                        ? "the server asks for a token (ACTOR_TOKEN)"
                                                        : "wrong token (ACTOR_TOKEN)")};
+  if (!pool_.kinds().can_offer(h.kinds))
+    return std::pair{refusal_names[2],
+                     std::string("a job kind's name must be 1 to 64 of A-Z a-z 0-9 _ . - (and "
+                                 "the server remembers at most 1024 names)")};
   return std::nullopt;
 }
 
@@ -144,13 +148,18 @@ void actor_listener::count_refusal(std::string_view reason) {
     if (refusal_names[i] == reason) refusals_[i].fetch_add(1, std::memory_order_relaxed);
 }
 
-void actor_listener::link_joined(const std::vector<std::string>&) {}
+void actor_listener::link_joined(const std::vector<std::string>& kinds) {
+  pool_.kinds().offered(kinds);
+}
 
-void actor_listener::link_left(const std::vector<std::string>&) {}
+void actor_listener::link_left(const std::vector<std::string>& kinds) {
+  pool_.kinds().withdrawn(kinds);
+}
 
-void actor_listener::link_ended(link_end why, bool joined, const std::vector<std::string>&,
+void actor_listener::link_ended(link_end why, bool joined, const std::vector<std::string>& kinds,
                                 std::int64_t pid, std::vector<actor_ledger::taken_back>&& jobs) {
   open_links_.fetch_sub(1, std::memory_order_relaxed);
+  if (joined) pool_.kinds().withdrawn(kinds);
   // An actor that never joined was refused (counted then) or went away before it greeted.
   if (joined) disconnects_[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed);
   for (auto& [j, counted_as] : jobs) {

@@ -71,9 +71,28 @@ submit_outcome worker_pool::try_submit(job& j) {
     shared_add(rejected_closed_);
     return {submit_status::closed, 0, false, {}};
   }
-  if (!options_.remotes) return offer(backends_, j);
+  if (!options_.remotes) {
+    if (!j.work) {  // a kind only remote backends could run, and there are none
+      shared_add(rejected_empty_);
+      return {submit_status::empty, 0, false, {}};
+    }
+    return offer(backends_, j);
+  }
   std::shared_lock lock(backends_mutex_);  // remove_remote() waits until this offer is over
-  return offer(backends_, j);
+  // Only the backends that run the job's kind: local workers run what has `work`, a remote
+  // backend what it offers. When every backend does (the usual case), no copy is made.
+  const auto locals = workers_.size();
+  const auto runs = [&](std::size_t i) {
+    return i < locals ? static_cast<bool>(j.work) : remotes_[i - locals]->offers(j.method);
+  };
+  std::size_t able = 0;
+  for (std::size_t i = 0; i < backends_.size(); ++i) able += runs(i);
+  if (able == backends_.size()) return offer(backends_, j);
+  std::vector<backend*> some;
+  some.reserve(able);
+  for (std::size_t i = 0; i < backends_.size(); ++i)
+    if (runs(i)) some.push_back(backends_[i]);
+  return offer(some, j);
 }
 
 submit_outcome worker_pool::offer(std::span<backend* const> backends, job& j) {

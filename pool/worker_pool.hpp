@@ -19,6 +19,7 @@
 #include "pool/job.hpp"
 #include "pool/metrics.hpp"
 #include "pool/remote_backend.hpp"
+#include "pool/remote_kinds.hpp"
 #include "pool/sample_window.hpp"
 #include "pool/strategy.hpp"
 #include "pool/worker.hpp"
@@ -72,7 +73,8 @@ class worker_pool {
   worker_pool(const worker_pool&) = delete;
   worker_pool& operator=(const worker_pool&) = delete;
 
-  /// Lets the strategy choose a backend and offers it the job; if that mailbox is full, or
+  /// Lets the strategy choose a backend among those that run the job's kind (local workers
+  /// when it has `work`; remote backends that offer its `method`) and offers it the job; if that mailbox is full, or
   /// admission refuses the job there, offers it once to the least busy other backend (a
   /// redispatch). Never blocks. Sets `j.predicted` from `j.cost`. On anything but
   /// `accepted`, `j` is left untouched otherwise.
@@ -92,6 +94,9 @@ class worker_pool {
   void remove_remote(const remote_backend* r, const std::function<void()>& take_back = {});
   /// The remote backends now.
   std::vector<std::shared_ptr<remote_backend>> remotes() const;
+  /// The job kinds the remote backends offer (their links keep it up to date).
+  remote_kinds& kinds() noexcept { return kinds_; }
+  const remote_kinds& kinds() const noexcept { return kinds_; }
 
   /// Local workers.
   std::size_t size() const noexcept { return workers_.size(); }
@@ -153,6 +158,7 @@ class worker_pool {
              shed_reason_names.size()>
       shed_{};
   cost_models costs_;
+  remote_kinds kinds_;
 
   // Finished counts: per local worker, then remote backends together.
   sample_window<std::vector<std::uint64_t>> samples_{throughput_window};

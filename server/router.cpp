@@ -221,6 +221,38 @@ route_result with_admission(job_call call, admission_fields&& f) {
   return call;
 }
 
+// Where a job kind runs: the registry's (local workers), one only remote actors offer now
+// (fn stays null), one that actors offered but none does now, or none ever.
+enum class kind_is { local, remote, gone, unknown };
+kind_is resolve_kind(std::string_view name, const router_context& ctx, std::string_view& kind,
+                     const workers::job_fn*& fn) {
+  fn = ctx.registry.find(name, kind);
+  if (fn) return kind_is::local;
+  if (!ctx.remote) return kind_is::unknown;
+  const auto found = ctx.remote->lookup(name);
+  kind = found.name;
+  switch (found.now) {
+    case pool::remote_kinds::state::offered:
+      return kind_is::remote;
+    case pool::remote_kinds::state::gone:
+      return kind_is::gone;
+    case pool::remote_kinds::state::unknown:
+      break;
+  }
+  return kind_is::unknown;
+}
+
+// A kind that actors offered and none offers now: it may come back with the next actor, so
+// 503 and Retry-After, not 404 (which says that it does not exist).
+reply kind_gone_reply(job_call call, std::string_view name) {
+  auto r = job_error_reply(call, 503, rpc_code::overloaded,
+                           "no backend offers job kind '" + std::string(name) +
+                               "' now (the actors that offered it left)",
+                           "no_backend");
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
 route_result job_route(std::string_view kind, const workers::job_fn* fn, std::string_view text,
                        const router_context& ctx) {
   auto parsed = parse_n(text, ctx.max_n);
@@ -264,8 +296,20 @@ route_result route_rpc(const request_view& request, const router_context& ctx) {
                      id);
   const auto& name = method->get_ref<const std::string&>();
   std::string_view kind;
-  const auto* fn = ctx.registry.find(name, kind);
-  if (!fn) return rpc_error(404, rpc_code::method_not_found, "method not found: " + echo(name), id);
+  const workers::job_fn* fn = nullptr;
+  switch (resolve_kind(name, ctx, kind, fn)) {
+    case kind_is::local:
+    case kind_is::remote:
+      break;
+    case kind_is::gone: {
+      job_call call;
+      call.jsonrpc = true;
+      call.rpc_id = id;
+      return kind_gone_reply(std::move(call), name);
+    }
+    case kind_is::unknown:
+      return rpc_error(404, rpc_code::method_not_found, "method not found: " + echo(name), id);
+  }
 
   const json* n_value = nullptr;
   const auto params = req.find("params");
@@ -512,7 +556,9 @@ route_result answer_with(const matched&, const router_context&) {
 
 route_result named_job(const matched& m, const router_context& ctx) {
   std::string_view kind;
-  const auto* fn = ctx.registry.find(m.path.substr(1), kind);
+  const workers::job_fn* fn = nullptr;
+  if (resolve_kind(m.path.substr(1), ctx, kind, fn) == kind_is::gone)
+    return kind_gone_reply({}, m.path.substr(1));
   auto n = find_param(m.query, "n");
   if (!n.error.empty()) return error_reply(400, n.error);
   return job_route(kind, fn, n.value.value_or(""), ctx);
@@ -540,7 +586,10 @@ bool matches(const route_entry& r, std::string_view path, const router_context& 
   const bool number_like = std::isdigit(static_cast<unsigned char>(segment[0])) ||
                            segment[0] == '-' || segment[0] == '+';
   if (r.how == match::number) return number_like;
-  return !number_like && ctx.registry.find(segment) != nullptr;
+  if (number_like) return false;
+  std::string_view kind;
+  const workers::job_fn* fn = nullptr;
+  return resolve_kind(segment, ctx, kind, fn) != kind_is::unknown;
 }
 
 }  // namespace

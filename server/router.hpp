@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pool/job.hpp"
+#include "pool/remote_kinds.hpp"
 #include "workers/job_registry.hpp"
 
 namespace server {
@@ -44,8 +45,10 @@ struct reply {
 
 /// A job to submit to the pool, and how to phrase its answer.
 struct job_call {
-  std::string_view kind;                ///< registry name (the registry's copy: it outlives jobs)
-  const workers::job_fn* fn = nullptr;  ///< points into the registry
+  /// Registry name (the registry's copy, or remote_kinds': it outlives jobs).
+  std::string_view kind;
+  /// Points into the registry; null for a kind that only remote actors run.
+  const workers::job_fn* fn = nullptr;
   std::uint64_t n = 0;
   bool jsonrpc = false;   ///< answer as JSON-RPC 2.0
   nlohmann::json rpc_id;  ///< the request's id, echoed back
@@ -76,6 +79,8 @@ using route_result = std::variant<reply, job_call, scrape, readiness, stats_page
 struct router_context {
   const workers::job_registry& registry;
   std::uint64_t max_n;  ///< the largest n a job may ask for
+  /// The kinds remote actors offer (null: none can): a kind the registry lacks runs there.
+  const pool::remote_kinds* remote = nullptr;
 };
 
 /// Routes a request through the route table (server/router.cpp): GET (and HEAD) /, /metrics,

@@ -88,7 +88,7 @@ std::vector<std::unique_ptr<net::io_context>> make_io_contexts(std::size_t n) {
 server::server(const config::settings& settings, workers::job_registry registry)
     : settings_(fitted_to_descriptors(settings)),
       registry_(std::move(registry)),
-      router_{registry_, settings_.max_n},
+      router_{registry_, settings_.max_n, nullptr},
       pool_({settings.threads,
              settings.queue_capacity,
              settings.strategy,
@@ -104,6 +104,7 @@ server::server(const config::settings& settings, workers::job_registry registry)
       signals_(*io_[0]) {
   if (settings.access_log) access_.emplace(settings.log_format);
   if (settings.actor_port) {
+    router_.remote = &pool_.kinds();  // kinds the actors offer run there
     std::vector<net::io_context*> ios;
     for (auto& io : io_) ios.push_back(io.get());
     actors_ = std::make_unique<actor_links::actor_listener>(std::move(ios), settings_, pool_);

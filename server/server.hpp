@@ -109,7 +109,7 @@ class server {
 
   const config::settings settings_;
   const workers::job_registry registry_;
-  const router_context router_;
+  router_context router_;  // remote: set once the pool exists
   client_shares clients_;
   pool::worker_pool pool_;
   observability::http_stats stats_;

@@ -310,7 +310,10 @@ void session::submit(job_call&& call, std::string_view client_id) {
       started_ + std::min(call_.timeout.value_or(cfg.request_timeout), cfg.request_timeout));
   const auto generation = ++generation_;
   pending_ = pool::job{};
-  pending_.work = [fn = call_.fn, n = call_.n](const pool::cancel_token& t) { return (*fn)(n, t); };
+  if (call_.fn)  // else a kind only remote actors run: no local worker takes it
+    pending_.work = [fn = call_.fn, n = call_.n](const pool::cancel_token& t) {
+      return (*fn)(n, t);
+    };
   pending_.method = call_.kind;  // what a remote actor is sent instead
   pending_.arg = call_.n;
   pending_.token = token_;
@@ -385,10 +388,13 @@ void session::dispatch_job() {
           job_error_reply(call_, 503, rpc_code::shutting_down, "server is shutting down"));
     case pool::submit_status::empty: {
       pending_ = pool::job{};
-      reply r = job_error_reply(call_, 503, rpc_code::overloaded,
-                                "no backend: the pool is empty (no local workers, no actor "
-                                "connected); retry later",
-                                "no_backend");
+      reply r = job_error_reply(
+          call_, 503, rpc_code::overloaded,
+          server_.workers().backend_count() == 0
+              ? "no backend: the pool is empty (no local workers, no actor connected); retry "
+                "later"
+              : "no backend runs job kind '" + std::string(call_.kind) + "' now; retry later",
+          "no_backend");
       r.headers.emplace_back("Retry-After", "1");
       return answer(std::move(r));
     }
