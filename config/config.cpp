@@ -466,6 +466,12 @@ std::vector<setting> make_table() {
       integer<&s::worker_nice, 0, 19>("WORKER_NICE",
                                       "worker threads' niceness, so IO threads preempt them",
                                       "0 = same priority as IO threads"),
+      shown_default(integer<&s::agent_port, 0, 65535>(
+                        "AGENT_PORT", "TCP port on HOST where HAProxy's agent-check reads a weight",
+                        "0 = any free port"),
+                    "unset (no agent)"),
+      milliseconds<&s::agent_drain, 0>(
+          "AGENT_DRAIN_MS", "with AGENT_PORT: on SIGTERM, serve this long as the agent says drain"),
       shown_default(
           integer<&s::actor_port, 0, 65535>("ACTOR_PORT", "TCP port where poolactor processes join",
                                             "0 = any free port"),
@@ -554,8 +560,10 @@ std::string describe(const settings& s) {
   std::string line;
   for (const auto& [name, value] : effective(s)) {
     if (!s.actor_port && name.starts_with("ACTOR_") && name != "ACTOR_PORT") continue;
+    if (!s.agent_port && name == "AGENT_DRAIN_MS") continue;
     if (!line.empty()) line += ' ';
-    const std::string_view none = name == "ACTOR_PORT" ? "off" : "unset";
+    const bool port = name == "ACTOR_PORT" || name == "AGENT_PORT";
+    const std::string_view none = port ? "off" : "unset";
     line += fmt::format("{}={}", name, value.empty() ? none : std::string_view(value));
   }
   return line;

@@ -74,6 +74,12 @@ struct settings {
   /// offered to the server), names of builtin_kinds.
   std::vector<std::string> kinds{"square_sum"};
   int worker_nice = 10;  ///< WORKER_NICE: worker threads' niceness, so IO threads preempt them
+  /// AGENT_PORT: where HAProxy's agent-check reads the server's weight, on HOST (unset: no
+  /// agent; 0 = any free port).
+  std::optional<std::uint16_t> agent_port;
+  /// AGENT_DRAIN_MS: with AGENT_PORT, how long a stopping server answers the agent `drain`
+  /// while it still serves, before its listener closes.
+  std::chrono::milliseconds agent_drain{1'000};
   /// ACTOR_PORT: where remote actors connect (unset: no actors; 0 = any free port).
   std::optional<std::uint16_t> actor_port;
   std::string actor_host = "127.0.0.1";  ///< ACTOR_HOST, an IPv4 or IPv6 address

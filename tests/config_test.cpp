@@ -155,6 +155,25 @@ TEST_CASE("config: describe() lists every effective setting") {
     CHECK(line.find(part) != std::string::npos);
 }
 
+TEST_CASE("config: the agent-check is off by default, AGENT_PORT and AGENT_DRAIN_MS") {
+  const auto off = load({});
+  CHECK_FALSE(off.agent_port.has_value());
+  CHECK(off.agent_drain == std::chrono::milliseconds(1'000));
+  CHECK(config::describe(off).find("AGENT_PORT=off") != std::string::npos);
+  CHECK(config::describe(off).find("AGENT_DRAIN_MS") == std::string::npos);
+
+  const auto on = load({{"AGENT_PORT", "1338"}, {"AGENT_DRAIN_MS", "0"}});
+  CHECK(on.agent_port == 1338);
+  CHECK(on.agent_drain == std::chrono::milliseconds(0));
+  CHECK(config::describe(on).find("AGENT_PORT=1338 AGENT_DRAIN_MS=0") != std::string::npos);
+  CHECK(load({{"AGENT_PORT", "0"}}).agent_port == 0);
+  CHECK(load({{"AGENT_PORT", ""}}).agent_port == std::nullopt);  // empty counts as unset
+
+  CHECK(error_of({{"AGENT_PORT", "65536"}}).rfind("AGENT_PORT: invalid value '65536'", 0) == 0);
+  CHECK(error_of({{"AGENT_PORT", "-1"}}).find("0 = any free port") != std::string::npos);
+  CHECK(error_of({{"AGENT_DRAIN_MS", "soon"}}).rfind("AGENT_DRAIN_MS: invalid value", 0) == 0);
+}
+
 TEST_CASE("config: actors off by default, ACTOR_* settings and THREADS=none") {
   const auto off = load({});
   CHECK_FALSE(off.actor_port.has_value());
