@@ -65,6 +65,12 @@ std::string metrics_text(const server_view& v) {
   write_pool_metrics(w, v.pool);
   v.http.write_metrics(w, v.open_connections, v.settings.max_connections);
   if (v.actors) write_actor_metrics(w, *v.actors);
+  if (v.agent_weight) {
+    w.family("poolserver_agent_weight", "gauge",
+             "The weight the agent-check answers HAProxy with, in percent of the configured "
+             "one: lower the more the server refuses, 100 with room to spare.");
+    w.sample("poolserver_agent_weight", {}, static_cast<std::uint64_t>(*v.agent_weight));
+  }
   return out;
 }
 
@@ -170,6 +176,7 @@ std::string stats_json(const server_view& v) {
       {"io_threads", v.settings.io_threads},
       {"queue_capacity", v.settings.queue_capacity},
       {"connections", v.open_connections},
+      {"agent_weight", v.agent_weight ? json(*v.agent_weight) : json(nullptr)},
       {"throughput", rates.empty() ? 0.0 : rates[0]},
       // Jobs answered 200 apart from those turned away: 503s are fast, and under overload
       // they would hide how long the accepted jobs take.

@@ -27,6 +27,8 @@ struct server_view {
   std::optional<actor_port_counters> actors;  ///< when ACTOR_PORT is set
   std::size_t open_connections = 0;
   bool draining = false;
+  /// The weight the agent answers HAProxy with, in percent; nothing when AGENT_PORT is unset.
+  std::optional<int> agent_weight;
   double uptime_seconds = 0;
 };
 

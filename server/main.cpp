@@ -41,6 +41,12 @@ int main(int argc, char** argv) {
       spdlog::info("actors connect to {} ({}; run: poolactor {})", where.str(), auth,
                    where.str());
     }
+    if (const auto agent = srv.agent_endpoint()) {
+      std::ostringstream where;
+      where << *agent;
+      spdlog::info("agent-check on {} (haproxy.cfg: agent-check agent-port {})", where.str(),
+                   agent->port());
+    }
     spdlog::info("listening on http://{}", address.str());
     srv.run();
     spdlog::info("stopped: every accepted request answered, workers joined");

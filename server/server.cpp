@@ -101,6 +101,7 @@ server::server(const config::settings& settings, workers::job_registry registry)
       sampler_(*io_[0]),
       share_sweeper_(*io_[0]),
       drain_timer_(*io_[0]),
+      leave_timer_(*io_[0]),
       signals_(*io_[0]) {
   if (settings.access_log) access_.emplace(settings.log_format);
   if (settings.actor_port) {
@@ -109,6 +110,10 @@ server::server(const config::settings& settings, workers::job_registry registry)
     for (auto& io : io_) ios.push_back(io.get());
     actors_ = std::make_unique<actor_links::actor_listener>(std::move(ios), settings_, pool_);
   }
+  if (settings.agent_port)
+    agent_ = std::make_unique<agent_check>(*io_[0], settings_.host, *settings.agent_port, [this] {
+      return agent_check::line(leaving(), agent_weight_.percent());
+    });
 }
 
 server::~server() {
@@ -124,6 +129,11 @@ std::optional<tcp::endpoint> server::actor_endpoint() const {
   return actors_->local_endpoint();
 }
 
+std::optional<tcp::endpoint> server::agent_endpoint() const {
+  if (!agent_) return std::nullopt;
+  return agent_->local_endpoint();
+}
+
 void server::handle_signals() {
   signals_.add(SIGINT);
   signals_.add(SIGTERM);
@@ -133,13 +143,13 @@ void server::handle_signals() {
 void server::wait_signal() {
   signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
     if (ec) return;  // cancelled once the drain is complete
-    if (draining()) {
-      spdlog::warn("signal {} while draining: exiting now", signo);
+    if (leaving()) {
+      spdlog::warn("signal {} while stopping: exiting now", signo);
       std::_Exit(1);
     }
-    spdlog::info("signal {}: draining (a second signal exits at once)", signo);
+    spdlog::info("signal {}: stopping (a second signal exits at once)", signo);
     wait_signal();  // before the drain: a drain with no connection finishes (and cancels) at once
-    begin_drain();
+    begin_leave();
   });
 }
 
@@ -150,6 +160,7 @@ void server::run() {
   do_sample();
   if (settings_.admission == pool::admission_mode::adaptive) do_share_sweep();
   if (actors_) actors_->start();
+  if (agent_) agent_->start();
 
   // "While the server is running there is always an asynchronous operation outstanding"
   // (the accept); run() returns once stop() has closed the listener and every connection.
@@ -189,10 +200,25 @@ void server::run_io(net::io_context& io) {
 }
 
 void server::stop() {
-  net::post(*io_[0], [this] { begin_drain(); });
+  net::post(*io_[0], [this] { begin_leave(); });
+}
+
+void server::begin_leave() {
+  if (leaving_.exchange(true, std::memory_order_acq_rel)) return;
+  if (!agent_ || settings_.agent_drain.count() == 0) return begin_drain();
+  // HAProxy asks the agent every agent-inter: for this long it hears drain and stops sending
+  // new requests here, while the listener still takes whatever it sent meanwhile. Closing
+  // the listener at once instead would refuse those, and rely on HAProxy's retries.
+  spdlog::info("stopping: the agent answers drain for {} ms, then the drain begins",
+               settings_.agent_drain.count());
+  leave_timer_.expires_after(settings_.agent_drain);
+  leave_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) begin_drain();
+  });
 }
 
 void server::begin_drain() {
+  leaving_.store(true, std::memory_order_release);
   {
     std::lock_guard lock(sessions_mutex_);
     if (draining_.exchange(true, std::memory_order_acq_rel)) return;
@@ -230,6 +256,7 @@ void server::finish_drain() {
   // The last connection is gone: nothing else may keep run() from returning.
   drain_timer_.cancel();
   signals_.cancel();
+  if (agent_) agent_->close();   // HAProxy's health check sees the server go from here
   if (actors_) actors_->stop();  // no request waits for their jobs any more
   keep_running_.clear();         // the other io_contexts return from run() once idle
 }
@@ -290,6 +317,8 @@ void server::do_sample() {
     const auto now = pool::clock::now();
     pool_.sample_throughput(now);
     window_.sample(window_point(now));
+    if (agent_)
+      agent_weight_.update(now, observability::load_of(observability::view_of(pool_, now)));
     do_sample();
   });
 }
@@ -331,6 +360,7 @@ observability::server_view server::view(pool::clock::time_point now) const {
           actors_ ? std::optional(actors_->counters()) : std::nullopt,
           open_connections(),
           draining(),
+          agent_ ? std::optional(agent_weight_.percent()) : std::nullopt,
           std::chrono::duration<double>(now - born_).count()};
 }
 

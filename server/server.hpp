@@ -22,11 +22,13 @@
 
 #include "actor_links/actor_listener.hpp"
 #include "config/config.hpp"
+#include "observability/agent_weight.hpp"
 #include "observability/http_stats.hpp"
 #include "observability/live_window.hpp"
 #include "observability/server_pages.hpp"
 #include "pool/worker_pool.hpp"
 #include "server/access_log.hpp"
+#include "server/agent_check.hpp"
 #include "server/client_shares.hpp"
 #include "server/router.hpp"
 #include "sockets/accept_pacing.hpp"
@@ -52,16 +54,23 @@ class server {
   /// Where actors connect (ACTOR_HOST:ACTOR_PORT, the port real even when 0); nothing when
   /// ACTOR_PORT is unset.
   std::optional<boost::asio::ip::tcp::endpoint> actor_endpoint() const;
+  /// Where HAProxy's agent-check reads the weight (HOST:AGENT_PORT, the port real even when
+  /// 0); nothing when AGENT_PORT is unset.
+  std::optional<boost::asio::ip::tcp::endpoint> agent_endpoint() const;
   /// Stops gracefully on SIGINT or SIGTERM once run() is running.
   void handle_signals();
   /// Serves until stop(): runs the IO threads (the caller's included), then, once every
   /// connection is closed and every accepted job answered, shuts the pool down.
   void run();
   /// Begins a graceful stop: no new connections, idle ones closed, busy ones answered and
-  /// closed. Safe from any thread, any number of times.
+  /// closed. With AGENT_PORT, the agent first answers drain for AGENT_DRAIN_MS while the
+  /// server serves on, so that HAProxy stops sending before the listener closes. Safe from
+  /// any thread, any number of times.
   void stop();
 
-  /// Whether stop() has begun.
+  /// Whether a stop has begun: the agent answers drain (a drain may not have begun yet).
+  bool leaving() const noexcept { return leaving_.load(std::memory_order_acquire); }
+  /// Whether the drain has begun: the listener is closed.
   bool draining() const noexcept { return draining_.load(std::memory_order_acquire); }
   /// Whether it takes work: not draining, and some backend (local worker or actor) exists.
   bool ready() const { return !draining() && pool_.backend_count() > 0; }
@@ -102,6 +111,9 @@ class server {
   /// What /metrics and /stats show, at `now`.
   observability::server_view view(pool::clock::time_point now) const;
   void wait_signal();
+  /// Says drain to the agent, and begins the drain AGENT_DRAIN_MS later (at once without an
+  /// agent).
+  void begin_leave();
   void begin_drain();
   void on_drain_deadline(const boost::system::error_code& ec);
   void finish_drain();
@@ -129,13 +141,17 @@ class server {
       keep_running_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::unique_ptr<actor_links::actor_listener> actors_;  // when ACTOR_PORT is set
+  std::unique_ptr<agent_check> agent_;                   // when AGENT_PORT is set
+  observability::agent_weight agent_weight_;             // updated by the sampler
   boost::asio::steady_timer accept_retry_;
   sockets::accept_pacing accept_pacing_{"accept"};  // acceptor handler only
   boost::asio::steady_timer sampler_;
   boost::asio::steady_timer share_sweeper_;
   boost::asio::steady_timer drain_timer_;
+  boost::asio::steady_timer leave_timer_;  // AGENT_DRAIN_MS, then the drain
   boost::asio::signal_set signals_;
   bool signals_armed_ = false;
+  std::atomic<bool> leaving_{false};
   std::atomic<bool> draining_{false};
   std::atomic<bool> drain_expired_{false};
   std::atomic<bool> io_running_{false};  // remove_session() may post to io_[0] only while true
