@@ -12,6 +12,7 @@ import re
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -55,6 +56,17 @@ def cmd_wait(a):
         sys.exit(str(e))
 
 
+def cmd_wait_all(a):
+    """cmd_wait for several (url, pid) pairs at once, within one deadline."""
+    deadline = time.monotonic() + a.seconds
+    pairs = list(zip(a.pairs[::2], a.pairs[1::2]))
+    try:
+        for url, pid in pairs:
+            wait_for(url, max(0.1, deadline - time.monotonic()), int(pid))
+    except WaitFailed as e:
+        sys.exit(str(e))
+
+
 def cmd_spread(a):
     """a's record: each server's jobs produced after the load; fails if one produced none."""
     produced = {f"poolserver{i + 1}": metric(u, "poolserver_jobs_produced_total")
@@ -91,6 +103,127 @@ def cmd_wait_state(a):
         time.sleep(0.05)
     states = {s: haproxy_stats(a.url).get(s, {}).get("status") for s in a.servers}
     sys.exit(f"HAProxy did not see {a.servers} {a.state} within {a.seconds} s: {states}")
+
+
+def job_counts(url):
+    """(answered 200, answered 503) of a poolserver's job requests so far, from its /metrics."""
+    return tuple(metric(url, f'poolserver_job_request_seconds_count{{outcome="{o}"}}')
+                 for o in ("ok", "refused"))
+
+
+def cmd_settle(a):
+    """Wait until every server's agent answers a full weight again (after a run they are
+    lower for a few seconds), so that each run of d starts from the same state."""
+    deadline = time.monotonic() + a.seconds
+    while time.monotonic() < deadline:
+        weights = [metric(u, "poolserver_agent_weight") for u in a.urls]
+        if all(w == 100 for w in weights):
+            return
+        time.sleep(0.1)
+    sys.exit(f"the agents' weights did not come back to 100 within {a.seconds} s: {weights}")
+
+
+def cmd_feedback(a):
+    """d. One run of the load-feedback experiment: open-loop load (poolserver-loadgen,
+    Poisson arrivals) through one HAProxy; what each server was sent and refused, from its
+    own /metrics (HAProxy's per-server 5xx leaves out the 503s it retried elsewhere), and
+    the weights HAProxy applied meanwhile, from its stats, four times a second. With
+    a.warmup, the counts start that many seconds into the run (the weights at once)."""
+    names = [f"poolserver{i + 1}" for i in range(len(a.urls))]
+
+    def counts():
+        return ({n: job_counts(u) for n, u in zip(names, a.urls)},
+                {k: (int(r["wretr"] or 0), int(r["wredis"] or 0))
+                 for k, r in haproxy_stats(a.stats).items()})
+    before, retries0 = counts()
+    started = t0 = time.monotonic()
+    cmd = [a.loadgen, "--port", str(a.port), "--rate", str(a.rate), "--path", a.path,
+           "--arrivals", "poisson", "--duration", str(a.seconds), "--timeout-ms", "10000",
+           "--seed", str(a.seed)]
+    gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    weights = {n: [] for n in names}
+    agents = {n: "" for n in names}
+    early = None  # the counts 2 s into the run: what came after, once the weights had moved
+    while gen.poll() is None:
+        if a.warmup and started and time.monotonic() - started >= a.warmup:
+            before, retries0 = counts()
+            started = None
+        if early is None and time.monotonic() - t0 >= 2:
+            early = {n: job_counts(u) for n, u in zip(names, a.urls)}
+        for n, r in haproxy_stats(a.stats).items():
+            if n in weights:
+                weights[n].append(int(r["weight"] or 0))
+                agents[n] = r.get("last_agt") or agents[n]
+        time.sleep(0.25)
+    out, _ = gen.communicate()
+    if gen.returncode != 0:
+        sys.exit(f"poolserver-loadgen failed (status {gen.returncode})")
+    stream = json.loads(out)["streams"][0]
+    after = {n: job_counts(u) for n, u in zip(names, a.urls)}
+    rows = haproxy_stats(a.stats)
+    servers = {}
+    for n in names:
+        ok, refused = (after[n][0] - before[n][0], after[n][1] - before[n][1])
+        w = weights[n] or [0]
+        late = (after[n][1] - early[n][1]) if early else None
+        servers[n] = {"sent": ok + refused, "ok": ok, "refused": refused,
+                      "refused_after_2s": late,
+                      "weight_min": min(w), "weight_mean": statistics.mean(w),
+                      "weight_last": w[-1], "agent_said": agents[n]}
+    statuses = {k: v["count"] for k, v in stream["statuses"].items()}
+    res = {"agent": a.agent, "rate": a.rate, "seconds": a.seconds, "path": a.path,
+           "warmup": a.warmup,
+           "servers": servers, "offered": stream["offered"], "client": statuses,
+           "client_503": statuses.get("503", 0),
+           "client_failed": stream["lost"] + stream["timed_out"] + stream["not_sent"],
+           "server_503": sum(s["refused"] for s in servers.values()),
+           "retries": sum(int(r["wretr"] or 0) - retries0.get(k, (0, 0))[0]
+                          for k, r in rows.items() if k in names),
+           "redispatches": sum(int(r["wredis"] or 0) - retries0.get(k, (0, 0))[1]
+                               for k, r in rows.items() if k in names)}
+    with open(a.json, "w") as f:
+        json.dump(res, f)
+    small = names[a.small - 1]
+    print(f"   agent-check {a.agent}: {res['offered']} requests at {a.rate}/s; sent to "
+          + ", ".join(f"{n} {s['sent']} ({s['refused']} refused, weight min {s['weight_min']}"
+                      f" mean {s['weight_mean']:.0f})" for n, s in servers.items())
+          + f"; 503s from the servers {res['server_503']}, to the client {res['client_503']},"
+          f" failed {res['client_failed']}", file=sys.stderr)
+    if not a.check:
+        return
+    peers = [servers[n]["sent"] for n in names if n != small]
+    problems = []
+    if servers[small]["weight_min"] >= 100:
+        problems.append(f"HAProxy never applied a weight below 100% to {small}")
+    if not all(servers[small]["sent"] < p for p in peers):
+        problems.append(f"{small} was not sent less than each of its peers")
+    if problems:
+        sys.exit("; ".join(problems))
+
+
+def cmd_wait_agent(a):
+    """Wait until HAProxy has read every named server's agent (AGENT_PORT) and applied it:
+    the agent check passed, and the weight it set is the server's whole weight (an idle
+    server answers 100%)."""
+    deadline = time.monotonic() + a.seconds
+    while time.monotonic() < deadline:
+        rows = haproxy_stats(a.url)
+        if all(rows.get(s, {}).get("agent_status") == "L7OK" and rows[s]["weight"] == "100"
+               for s in a.servers):
+            return
+        time.sleep(0.05)
+    rows = haproxy_stats(a.url)
+    seen = {s: {k: rows.get(s, {}).get(k) for k in ("agent_status", "last_agt", "weight")}
+            for s in a.servers}
+    sys.exit(f"HAProxy did not apply the agents of {a.servers} within {a.seconds} s: {seen}")
+
+
+def cmd_status(a):
+    """The status of GET a.url (nothing printed and status 1 when nothing answered)."""
+    try:
+        print(get(a.url, 5)[0])
+    except (OSError, http.client.HTTPException):
+        sys.exit(1)
 
 
 def cmd_load(a):
@@ -242,7 +375,7 @@ def cmd_round(a):
         json.dump({"stopped": a.stopped, "conns": a.conns, "per_conn": a.per_conn,
                    "base": a.base, "load": load, "exit_status": a.exit_status,
                    "retries": a.retries, "redispatches": a.redispatches,
-                   "down_reason": a.down_reason,
+                   "down_reason": a.down_reason, "agent_drain": a.agent_drain,
                    "open_at_sigterm": int(m.group(1)) if m else None,
                    "exit_seconds": load.get("exit_seconds")}, f)
 
@@ -253,7 +386,8 @@ def cmd_meta(a):
         json.dump({"command": a.command, "date": datetime.date.today().isoformat(),
                    "nproc": len(os.sched_getaffinity(0)), "cpu": a.cpu, "haproxy": a.haproxy,
                    "wrk": a.wrk, "commit": a.commit, "loadavg": a.loadavg,
-                   "threads": a.threads, "drain_ms": a.drain_ms, "maxconn": a.maxconn}, f)
+                   "threads": a.threads, "drain_ms": a.drain_ms, "maxconn": a.maxconn,
+                   "feedback_path": a.feedback_path, "feedback_rate": a.feedback_rate}, f)
 
 
 def down(reason):
@@ -268,6 +402,129 @@ def down(reason):
 
 def ms(seconds):
     return "?" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+AGENT_CHECK = """## Load feedback: the agent-check
+
+Every poolserver here runs with `AGENT_PORT`: HAProxy's `agent-check` connects to it every
+500 ms and reads one line, which the server writes at once before closing: `ready up N%`
+while it serves, `drain` from SIGTERM on. HAProxy sets the server's weight to N% of the
+`weight 100` in haproxy.cfg (`leastconn` compares requests in progress divided by the
+weight), and a server in drain gets no new request. On SIGTERM the agent answers `drain`
+for `AGENT_DRAIN_MS` (1 s, two agent intervals) while the server serves on, and only then
+does its listener close: HAProxy has stopped sending to it by then (check b).
+
+N follows what the server can take. Twice a second, on the timer that also samples
+`/stats`, the server compares its pool's counters with those of a second earlier:
+
+- some jobs it was offered were refused (admission's 503s, a full mailbox, no backend, or
+  shed from a mailbox), a share r of them: N is multiplied by 1 - r;
+- none were, and its local workers were busy u < 80% of the time: N is multiplied by
+  0.8 / u, at most 2;
+- otherwise (busy, and refusing nothing: it serves what it is sent) N holds.
+
+Each half-second step applies the square root of that factor (a refusal is in two
+overlapping one-second windows, and the two steps together apply it once), and N stays
+from 1% to 100%: 0 would take out of rotation a server that still serves. The gauge
+`poolserver_agent_weight` and `/stats`' `agent_weight` show it.
+
+Why this: to HAProxy a 503 from poolserver is a fast answer. A server that refuses half of
+what it gets answers in a fraction of a millisecond, so `leastconn` counts it as the least
+loaded and sends it more, and every refusal costs a retry elsewhere (`retry-on 503`).
+Only the server knows it refused, so the server sets the weight. Multiplying by the share
+accepted brings what it is sent down to what it accepted within a second or two; a weight
+set to that share alone, instead of scaled by it, would return to 100% as soon as the lower
+weight had stopped the refusals, and swing. The room left below 80% busy raises it again
+when the load goes, and between the two it holds: once a server is sent what it serves,
+it stays there. The busy share counts jobs that wait as well as jobs that compute (sleeps,
+I/O), which a CPU-based agent would not see, and on a shared machine CPU load would measure
+the neighbours too.
+"""
+
+
+def report_feedback(w, d, meta):
+    """The agent-check's section, and d's results when its runs took place."""
+    def runs(prefix):
+        return [json.load(open(os.path.join(d, f))) for f in sorted(os.listdir(d))
+                if f.startswith(prefix) and f.endswith(".json")]
+    w(AGENT_CHECK)
+    on, off = runs("d_on"), runs("d_off")
+    if not on:
+        w("## d. One server at 3x its capacity\n")
+        w(f"Not run: `GET {meta.get('feedback_path')}` did not answer 200 on this build.\n")
+        return
+    names = list(on[0]["servers"])
+    small = names[-1]
+    w("## d. One server at 3x its capacity\n")
+    w(f"Three more poolservers behind their own HAProxy (the same haproxy.cfg): "
+      f"{names[0]} and {names[1]} with `THREADS=6`, {small} with `THREADS=1`, all serving "
+      f"`GET {meta['feedback_path']}` (a job that sleeps: capacity = THREADS / job time, "
+      f"so the servers' capacities differ even on {meta['nproc']} shared cores). "
+      f"`poolserver-loadgen`, open loop, Poisson arrivals, {meta['feedback_rate']} requests/s "
+      f"for {on[0]['seconds']:g} s a run: shared evenly that is 3x what {small} serves and "
+      "9/13 of what the three serve together. Each run starts with every agent back at 100%"
+      + (f"; its counts start {on[0]['warmup']:g} s in. " if on[0].get("warmup") else ". ")
+      + ("Without agent-check: the same servers behind a second HAProxy started with "
+         "`POOL_AGENT_CHECK=off` (fixed weights); the runs alternate. " if off else "")
+      + "Sent: requests a server received (each answered 200 or 503, from its own "
+      "`poolserver_job_request_seconds_count`; a 503 HAProxy retried elsewhere counts at "
+      "both servers). Weight: what HAProxy's stats showed for the server, 4 times a "
+      "second during the run.\n")
+    def late(r):
+        n = [s.get("refused_after_2s") for s in r["servers"].values()]
+        return "?" if None in n else int(sum(n))
+    w(f"| agent-check | run | sent to {' / '.join(names)} | 503s answered by each | "
+      f"{small}'s weight in HAProxy, min / mean | 503s answered by the servers (after the "
+      "first 2 s) | 503s to the client | client requests |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for label, rs in (("on", on), ("off", off)):
+        for i, r in enumerate(rs, 1):
+            sv = r["servers"]
+            w(f"| {label} | {i} | {' / '.join(str(int(sv[n]['sent'])) for n in names)} | "
+              f"{' / '.join(str(int(sv[n]['refused'])) for n in names)} | "
+              f"{sv[small]['weight_min']} / {sv[small]['weight_mean']:.0f} | "
+              f"{int(r['server_503'])} ({late(r)}) | {r['client_503']} | {r['offered']} |")
+    w("")
+
+    def median(rs, f):
+        return statistics.median(f(r) for r in rs)
+
+    def share(r):
+        return r["servers"][small]["sent"] / max(1, sum(s["sent"] for s in r["servers"].values()))
+    line = (f"Medians with agent-check: {small} was sent {median(on, share):.0%} of what the "
+            f"servers received, the servers answered {median(on, lambda r: r['server_503']):.0f} "
+            f"503s a run and the client got {median(on, lambda r: r['client_503']):.0f}")
+    if off:
+        line += (f"; without: {median(off, share):.0%}, "
+                 f"{median(off, lambda r: r['server_503']):.0f} and "
+                 f"{median(off, lambda r: r['client_503']):.0f}")
+    w(line + ".\n")
+    if off:
+        def ratio(r):  # the small server's requests / a peer's
+            peers = [r["servers"][n]["sent"] for n in names if n != small]
+            return r["servers"][small]["sent"] / max(1, statistics.mean(peers))
+        total = sum(r["server_503"] for r in on)
+        later = sum(sum(s.get("refused_after_2s") or 0 for s in r["servers"].values())
+                    for r in on)
+        fewer = median(off, lambda r: r["server_503"]) / max(1, median(on, lambda r: r["server_503"]))
+        w(f"So with agent-check the server at 3x its capacity was sent {median(on, ratio):.2f} "
+          f"times what each peer was sent (it has a sixth of their capacity), against "
+          f"{median(off, ratio):.2f} times without, and the servers answered {fewer:.0f} times "
+          f"fewer 503s, {1 - later / max(1, total):.0%} of them in the first two seconds of a "
+          "run, while the weight came down from 100%. Without agent-check `leastconn` sends "
+          "the overloaded server more, not less: its refusals take a fraction of a "
+          "millisecond, so it always has the fewest requests in progress. The client saw "
+          f"{median(off, lambda r: r['client_503']):.0f} 503s without and "
+          f"{median(on, lambda r: r['client_503']):.0f} with (medians), because HAProxy "
+          "retries a 503 on another server (`retry-on 503`, `option redispatch 1`); without "
+          "agent-check those retries are all that stands between the client and the "
+          "overloaded server, and each costs a round trip to it.\n")
+        met = (median(on, ratio) < 1 and median(on, ratio) < median(off, ratio)
+               and median(on, lambda r: r["server_503"] + r["client_503"])
+               < median(off, lambda r: r["server_503"] + r["client_503"]))
+        w(f"Issue 16's goal, a server at 3x its capacity behind HAProxy with agent-check gets "
+          f"measurably less of the traffic than its peers, with fewer 503s overall than "
+          f"without agent-check: {'met' if met else 'NOT met'} (medians above).\n")
 
 
 def cmd_report(a):
@@ -286,7 +543,8 @@ def cmd_report(a):
       f"Three poolservers (`THREADS={meta['threads']}` each, `DRAIN_TIMEOUT_MS="
       f"{meta['drain_ms']}`) and HAProxy with [deploy/haproxy.cfg](../deploy/haproxy.cfg) "
       f"(`balance leastconn`, `maxconn {meta['maxconn']}` per server, retries on "
-      f"conn-failure, empty-response, junk-response and 503 with `option redispatch 1`), all "
+      f"conn-failure, empty-response, junk-response and 503 with `option redispatch 1`, "
+      f"`agent-check` every 500 ms on each server's `AGENT_PORT`, `weight 100`), all "
       f"on 127.0.0.1 and on the same {meta['nproc']} cores as the load generators.\n")
     w("## a. Every server receives work\n")
     w(f"{spread['load']['requests']} requests (`GET /n`, {spread['conns']} keep-alive "
@@ -303,23 +561,28 @@ def cmd_report(a):
       "poolserver. Every request must get one 200 with its own `value`; the stopped server "
       "must drain and exit 0; it is then restarted and must be back UP in HAProxy.\n")
     w("| stopped | requests | 200, right body | non-200 | lost | in flight at SIGTERM | "
-      "its open connections at SIGTERM | exit status | SIGTERM to exit | HAProxy redispatches | "
-      "retries on the same server | taken out of rotation by |")
-    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+      "its open connections at SIGTERM | exit status | SIGTERM to exit | DRAIN by its agent | "
+      "HAProxy redispatches | retries on the same server | then DOWN by |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rounds:
         l = r["load"]
         w(f"| {r['stopped']} | {l['requests']} | {l['ok']} | {sum(l['non200'].values())} | "
           f"{l['errors']} | {l.get('in_flight_at_kill')} | {r['open_at_sigterm']} | "
-          f"{r['exit_status']} | {ms(r['exit_seconds'])} | {r['redispatches']} | "
+          f"{r['exit_status']} | {ms(r['exit_seconds'])} | {r.get('agent_drain', '?')} | "
+          f"{r['redispatches']} | "
           f"{r['retries']} | {down(r['down_reason'])} |")
     w("")
     w("In flight at SIGTERM: requests the load client had sent (to HAProxy) and not yet "
       "seen answered when it sent the signal, over all servers. Its open connections: from "
       "the stopped server's log line `draining: listener closed, N connection(s) to finish` "
-      "(HAProxy's idle pooled connections included). Redispatches: requests HAProxy sent to "
-      "another server after the stopped one refused the connection (or closed an idle one "
-      "without answering), from HAProxy's stats for the round; retries on the same server "
-      "likewise. Taken out of rotation by: HAProxy's log line for the server going DOWN.\n")
+      "(HAProxy's idle pooled connections included), written when the drain begins, "
+      "`AGENT_DRAIN_MS` (1 s here) after SIGTERM. SIGTERM to exit includes that second. "
+      "DRAIN by its agent: HAProxy's log says `poolservers/poolserverN enters drain state` "
+      "after the signal (the agent answered `drain` while the server still served). "
+      "Redispatches: requests HAProxy sent to another server after the stopped one refused "
+      "the connection (or closed an idle one without answering), from HAProxy's stats for the "
+      "round; retries on the same server likewise. Then DOWN by: HAProxy's log line for the "
+      "server going DOWN once its listener had closed.\n")
     w("## c. One server against HAProxy with three\n")
     w(f"`wrk -t1 -c{comp['conns']} -d{comp['seconds']}s`, alternating one poolserver "
       f"(poolserver1, directly) and HAProxy in front of all three, {comp['runs']} run(s) "
@@ -350,6 +613,7 @@ def cmd_report(a):
       "of the extra hop on one machine, not what more machines would give (not measured "
       "here). What HAProxy buys on one machine is b: stopping or replacing a server without "
       "losing a request.\n")
+    report_feedback(w, d, meta)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:
         f.write("\n".join(L))
@@ -362,6 +626,8 @@ def main():
     s = sub.add_parser("wait"); s.add_argument("url"); s.add_argument("seconds", type=float)
     s.add_argument("pid", type=int, nargs="?")
     s.set_defaults(f=cmd_wait)
+    s = sub.add_parser("wait-all"); s.add_argument("seconds", type=float)
+    s.add_argument("pairs", nargs="+", help="URL PID ..."); s.set_defaults(f=cmd_wait_all)
     s = sub.add_parser("spread"); s.add_argument("--load", required=True)
     s.add_argument("--conns", type=int, required=True); s.add_argument("--json", required=True)
     s.add_argument("urls", nargs="+"); s.set_defaults(f=cmd_spread)
@@ -377,6 +643,20 @@ def main():
     s.add_argument("--exit-wait", type=float, default=15)
     s.add_argument("--timeout", type=float, default=30); s.add_argument("--json", required=True)
     s.set_defaults(f=cmd_load)
+    s = sub.add_parser("wait-agent"); s.add_argument("url"); s.add_argument("seconds", type=float)
+    s.add_argument("servers", nargs="+"); s.set_defaults(f=cmd_wait_agent)
+    s = sub.add_parser("status"); s.add_argument("url"); s.set_defaults(f=cmd_status)
+    s = sub.add_parser("settle"); s.add_argument("seconds", type=float)
+    s.add_argument("urls", nargs="+"); s.set_defaults(f=cmd_settle)
+    s = sub.add_parser("feedback")
+    s.add_argument("--loadgen", required=True); s.add_argument("--port", type=int, required=True)
+    s.add_argument("--stats", required=True); s.add_argument("--rate", type=float, required=True)
+    s.add_argument("--path", required=True); s.add_argument("--seconds", type=float, required=True)
+    s.add_argument("--seed", type=int, default=1); s.add_argument("--agent", required=True)
+    s.add_argument("--warmup", type=float, default=0)
+    s.add_argument("--small", type=int, default=3); s.add_argument("--check", action="store_true")
+    s.add_argument("--json", required=True); s.add_argument("urls", nargs="+")
+    s.set_defaults(f=cmd_feedback)
     s = sub.add_parser("compare")
     s.add_argument("--one", required=True); s.add_argument("--cluster", required=True)
     s.add_argument("--paths", nargs="+", required=True); s.add_argument("--conns", type=int)
@@ -389,11 +669,13 @@ def main():
     s.add_argument("--per-conn", type=int); s.add_argument("--base", type=int)
     s.add_argument("--exit-status", type=int); s.add_argument("--retries", type=int)
     s.add_argument("--redispatches", type=int); s.add_argument("--down-reason", default="")
-    s.add_argument("--drain-line", default=""); s.set_defaults(f=cmd_round)
+    s.add_argument("--drain-line", default=""); s.add_argument("--agent-drain", default="no")
+    s.set_defaults(f=cmd_round)
     s = sub.add_parser("meta"); s.add_argument("--json", required=True)
     for name in ("command", "cpu", "loadavg", "threads", "haproxy", "wrk", "commit"):
         s.add_argument(f"--{name}", required=True)
     s.add_argument("--drain-ms", type=int); s.add_argument("--maxconn", type=int)
+    s.add_argument("--feedback-path"); s.add_argument("--feedback-rate", type=int)
     s.set_defaults(f=cmd_meta)
     s = sub.add_parser("report")
     s.add_argument("--results", required=True); s.add_argument("--out", required=True)
