@@ -67,14 +67,16 @@ TEST_CASE("actor token: a missing or wrong token is refused and counted, the rig
 TEST_CASE("actor TLS: poolactor with good certificates serves, wrong or none are refused") {
   const auto& certs = test::certs();
   auto cfg = with_actors(0);
+  cfg.actor_token = token;  // TLS and a token together, as the README sets them up
   cfg.actor_tls_cert = certs.server().cert;
   cfg.actor_tls_key = certs.server().key;
   cfg.actor_tls_ca = certs.server().ca;
   running_server s(cfg);
   const auto address = "127.0.0.1:" + std::to_string(actor_port(s));
   auto tls_env = [](const sockets::tls_files& f) {
-    return std::vector<std::string>{"THREADS=1", "ACTOR_TLS_CERT=" + f.cert,
-                                    "ACTOR_TLS_KEY=" + f.key, "ACTOR_TLS_CA=" + f.ca};
+    return std::vector<std::string>{"THREADS=1", "ACTOR_TOKEN=" + token,
+                                    "ACTOR_TLS_CERT=" + f.cert, "ACTOR_TLS_KEY=" + f.key,
+                                    "ACTOR_TLS_CA=" + f.ca};
   };
   test::child good(tls_env(certs.actor()), POOLACTOR_BINARY, {address});
   wait_for_actors(s, 1);
