@@ -109,6 +109,10 @@ def main():
         f"the four pools are measured in turn, {args.runs} times, and each cell is the median "
         "(min-max) of the runs. Server, actors and wrk share the machine's cores.",
         "",
+        "The lifecycle's goals are measured by tests and kept in docs/remote-actors.md: a "
+        "rolling restart of two actors under load (none lost, none run twice), a job past its "
+        "deadline freeing its actor's worker, and a drain with busy actors ending in time.",
+        "",
         "| job | pool | requests/s | ratio to local | p99 (ms) | p99 ratio to local |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
