@@ -9,7 +9,7 @@
 #      restarted and must come back into rotation);
 #   c. what the cluster serves against one server: wrk on /20000 and /0, one poolserver
 #      directly against HAProxy with three, medians and their ratio;
-#   d. load feedback: three more poolservers, one with a sixth of the others' workers, and
+#   d. load feedback: three more poolservers, one with an eighth of the others' workers, and
 #      open-loop load through HAProxy that gives the small one 3x what it can serve if
 #      shared evenly; HAProxy must lower its weight (from its agent) and send it less than
 #      each of the others. In full mode also with agent-check off (a second HAProxy), to
@@ -77,7 +77,7 @@ life=900 # every process started here is killed after this many seconds whatever
 loadavg_start=$(cat /proc/loadavg)
 work=$(mktemp -d)
 declare -a wrappers=() # pids of the `timeout` wrappers this script started
-declare -A server_wrapper=() server_port=() agent_port=() server_threads=()
+declare -A server_wrapper=() server_port=() agent_port=() server_threads=() server_nice=()
 helper="" # pid of the running Python step's `timeout` wrapper
 
 forget() { # $1 = a wrapper that has exited and been waited for: its pid may be reused
@@ -120,7 +120,8 @@ read -r p1 p2 p3 p4 p5 p6 g1 g2 g3 g4 g5 g6 front stats_port d_front d_stats d_f
   d_stats_off < <(py ports 18)
 server_port=([1]=$p1 [2]=$p2 [3]=$p3 [4]=$p4 [5]=$p5 [6]=$p6)
 agent_port=([1]=$g1 [2]=$g2 [3]=$g3 [4]=$g4 [5]=$g5 [6]=$g6)
-server_threads=([1]=$threads [2]=$threads [3]=$threads [4]=6 [5]=6 [6]=1)
+server_threads=([1]=$threads [2]=$threads [3]=$threads [4]=8 [5]=8 [6]=1)
+server_nice=([4]=0 [5]=0 [6]=0) # d's, below
 maxconn=32
 stats_url="http://127.0.0.1:$stats_port/stats"
 front_url="http://127.0.0.1:$front"
@@ -136,7 +137,7 @@ launch_server() { # $1 = 1..6; wait_started waits for it
   PORT=${server_port[$1]} HOST=127.0.0.1 THREADS=${server_threads[$1]} \
     DRAIN_TIMEOUT_MS=$drain_ms AGENT_PORT=${agent_port[$1]} \
     AGENT_DRAIN_MS=${drain_notice[$1]:-0} \
-    KINDS=$kinds LOG_LEVEL=info timeout -k 5 "$life" "$bin" >>"$work/poolserver$1.log" 2>&1 &
+    KINDS=$kinds WORKER_NICE=${server_nice[$1]:-10} LOG_LEVEL=info timeout -k 5 "$life" "$bin" >>"$work/poolserver$1.log" 2>&1 &
   server_wrapper[$1]=$!
   wrappers+=($!)
 }
@@ -254,14 +255,16 @@ py compare --one "http://127.0.0.1:$p1" --cluster "$front_url" --paths /20000 /0
   fail "c: a wrk run failed or saw errors"
 
 # --- d. load feedback: one server at 3x its capacity --------------------------------------------
-# Capacity = THREADS / job time: servers 4 and 5 have six workers, 6 one. Shared evenly, the
-# rate below gives 6 three times what it serves, and all three 9/13 of what they serve.
+# Capacity = THREADS / job time: servers 4 and 5 have eight workers, 6 one. Shared evenly, the
+# rate below gives 6 three times what it serves, and all three 9/17 of what they serve. Their
+# workers run at WORKER_NICE=0: a job that sleeps needs no CPU, but a niced thread wakes late
+# on a machine busy with anything else, and its server's capacity with it.
 rate=$((9 * 1000 / job_ms))
 if status=$(py status "http://127.0.0.1:$p4$feedback_path") && [ "$status" = 200 ]; then
   # Quick: the counts start after 1 s, once HAProxy has applied the first weights.
   if [ "$quick" = 1 ]; then d_runs=1 d_seconds=2.5 d_warmup=1; else d_runs=3 d_seconds=8 d_warmup=0; fi
   d_urls=("http://127.0.0.1:$p4/metrics" "http://127.0.0.1:$p5/metrics" "http://127.0.0.1:$p6/metrics")
-  say "d. $feedback_path at $rate/s through HAProxy to THREADS=6, 6 and 1, $d_runs run(s) x ${d_seconds}s"
+  say "d. $feedback_path at $rate/s through HAProxy to THREADS=8, 8 and 1, $d_runs run(s) x ${d_seconds}s"
   for run in $(seq "$d_runs"); do
     [ "$run" = 1 ] || py settle 20 "${d_urls[@]}" ||
       fail "d: the agents' weights did not come back to 100% between runs"

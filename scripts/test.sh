@@ -5,8 +5,8 @@
 # PRESETS="release" scripts/test.sh runs a subset. Then the libFuzzer targets, 10 s each
 # (FUZZ_SECONDS=60 for longer, FUZZ_SECONDS=0 to skip). Then the benchmark suite in its
 # quick mode, to show it still runs end to end (its numbers are thrown away; BENCH_SMOKE=0
-# skips it). Then three poolservers behind HAProxy (scripts/cluster.sh --quick, about 10 s;
-# it installs haproxy itself; CLUSTER_SMOKE=0 skips it). Then Prometheus for real: /metrics
+# skips it). Then poolservers behind HAProxy and its agent-check (scripts/cluster.sh --quick,
+# about 15 s; it installs haproxy itself; CLUSTER_SMOKE=0 skips it). Then Prometheus for real: /metrics
 # linted, the alert rules and their unit tests, a real Prometheus scraping a poolserver, the
 # Grafana dashboard's metric names and queries (scripts/prometheus.sh, about 10 s; it installs
 # prometheus itself; PROMETHEUS_SMOKE=0 skips it). Then the dashboard in Debian's Chromium

@@ -439,6 +439,12 @@ when the load goes, and between the two it holds: once a server is sent what it 
 it stays there. The busy share counts jobs that wait as well as jobs that compute (sleeps,
 I/O), which a CPU-based agent would not see, and on a shared machine CPU load would measure
 the neighbours too.
+
+What it cannot do: `leastconn` divides the requests in progress by the weight, so a server
+with none in progress is picked whatever its weight, and one at 1% still gets a request
+each time it finishes one. And the weight only moves load towards servers that have room:
+when every server refuses, all weights fall together and HAProxy's `maxconn` and queue
+decide, as without it.
 """
 
 
@@ -457,12 +463,14 @@ def report_feedback(w, d, meta):
     small = names[-1]
     w("## d. One server at 3x its capacity\n")
     w(f"Three more poolservers behind their own HAProxy (the same haproxy.cfg): "
-      f"{names[0]} and {names[1]} with `THREADS=6`, {small} with `THREADS=1`, all serving "
+      f"{names[0]} and {names[1]} with `THREADS=8`, {small} with `THREADS=1` (all with "
+      f"`WORKER_NICE=0`: a sleeping job needs no CPU, but a niced worker wakes late on a busy "
+      f"machine), all serving "
       f"`GET {meta['feedback_path']}` (a job that sleeps: capacity = THREADS / job time, "
       f"so the servers' capacities differ even on {meta['nproc']} shared cores). "
       f"`poolserver-loadgen`, open loop, Poisson arrivals, {meta['feedback_rate']} requests/s "
       f"for {on[0]['seconds']:g} s a run: shared evenly that is 3x what {small} serves and "
-      "9/13 of what the three serve together. Each run starts with every agent back at 100%"
+      "9/17 of what the three serve together. Each run starts with every agent back at 100%"
       + (f"; its counts start {on[0]['warmup']:g} s in. " if on[0].get("warmup") else ". ")
       + ("Without agent-check: the same servers behind a second HAProxy started with "
          "`POOL_AGENT_CHECK=off` (fixed weights); the runs alternate. " if off else "")
@@ -508,7 +516,7 @@ def report_feedback(w, d, meta):
                     for r in on)
         fewer = median(off, lambda r: r["server_503"]) / max(1, median(on, lambda r: r["server_503"]))
         w(f"So with agent-check the server at 3x its capacity was sent {median(on, ratio):.2f} "
-          f"times what each peer was sent (it has a sixth of their capacity), against "
+          f"times what each peer was sent (it has an eighth of their capacity), against "
           f"{median(off, ratio):.2f} times without, and the servers answered {fewer:.0f} times "
           f"fewer 503s, {1 - later / max(1, total):.0%} of them in the first two seconds of a "
           "run, while the weight came down from 100%. Without agent-check `leastconn` sends "
