@@ -29,7 +29,7 @@
 # machine), DRAIN_TIMEOUT_MS (default 10000). d's job: FEEDBACK_JOB_MS (default 20) and
 # FEEDBACK_PATH (default /sleep_ms?n=FEEDBACK_JOB_MS: a job that waits, not computes, so
 # that capacity is THREADS / its time even on two cores), KINDS for its servers (default
-# square_sum,sleep_ms); d is skipped, saying so, when the path does not answer 200.
+# square_sum,sleep_ms); d fails when the path does not answer 200.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh  # install_commands, stop_groups, show_logs
@@ -279,7 +279,7 @@ if status=$(py status "http://127.0.0.1:$p4$feedback_path") && [ "$status" = 200
       "${d_urls[@]}" || fail "d: the run without agent-check failed (above)"
   done
 else
-  say "d. SKIPPED: GET $feedback_path answered ${status:-nothing}, not 200 (this build lacks the job kind; FEEDBACK_PATH picks another)"
+  fail "d: GET $feedback_path answered ${status:-nothing}, not 200 (KINDS=$kinds; FEEDBACK_PATH picks another path)"
 fi
 
 # --- report ----------------------------------------------------------------------------------
