@@ -289,6 +289,12 @@ TEST_CASE("admission pool: a job is never refused while a worker is idle") {
     const auto long_run = admission_test::predicting(10s);  // what the blocked jobs claim
     pool::worker_pool p(admission_test::adaptive(2, 64, kind));
     test::gate g;
+    // Released whatever happens: a failed check must fail the test, not hang it in the
+    // pool's destructor waiting for the blocked job.
+    struct release_at_exit {
+      test::gate& g;
+      ~release_at_exit() { g.release(); }
+    } release{g};
     std::atomic<int> done{0};
     auto blocking = [&] {
       pool::job j;
@@ -307,6 +313,9 @@ TEST_CASE("admission pool: a job is never refused while a worker is idle") {
     const auto a = p.try_submit(first);
     REQUIRE(a.status == pool::submit_status::accepted);
     test::wait_until([&] { return p.stats(a.backend).consumed == 1; });
+    // The worker counts the job taken a moment before it records when the job should end,
+    // which is what makes it busy to admission: until then both workers look idle.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
     const std::size_t idle = 1 - a.backend;
 
     // Whatever the strategy picks, every job finds the idle worker (by redispatch if need
