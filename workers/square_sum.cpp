@@ -93,27 +93,30 @@ const isa_table& isas() noexcept {
   return table;
 }
 
-// `stop()` is asked every check_interval terms; it may throw to abandon the sum.
+// Chunk c of square_sum(n): its blocks added with compensation, folded into one double.
+double chunk_on(block_fn block_sum, std::uint64_t n, std::uint64_t c) noexcept {
+  static_assert(chunk_terms % block == 0);
+  const std::uint64_t first = c * chunk_terms;
+  const std::uint64_t end = n - first < chunk_terms ? n : first + chunk_terms;
+  compensated_sum sum;
+  std::uint64_t i = first;
+  for (; i + block <= end; i += block) sum.add(block_sum(i, block));
+  const std::uint64_t rest = (end - i) / lanes * lanes;
+  if (rest) sum.add(block_sum(i, rest));
+  for (i += rest; i < end; ++i) sum.add(std::sqrt(static_cast<double>(i)));
+  return sum.value();
+}
+
+// `stop()` is asked before every chunk but the first; it may throw to abandon the sum.
 template <typename Stop>
 double sum_until(block_fn block_sum, std::uint64_t n, Stop&& stop) {
-  static_assert(check_interval % block == 0 && (check_interval & (check_interval - 1)) == 0);
-  // Neumaier's compensated summation of the block sums.
-  double sum = 0;
-  double compensation = 0;
-  auto add = [&](double v) {
-    const double t = sum + v;
-    compensation += std::fabs(sum) >= std::fabs(v) ? (sum - t) + v : (v - t) + sum;
-    sum = t;
-  };
-  std::uint64_t i = 0;
-  for (; i + block <= n; i += block) {
-    if ((i & (check_interval - 1)) == 0 && i != 0) stop();
-    add(block_sum(i, block));
+  compensated_sum sum;
+  const std::uint64_t chunks = chunk_count(n);
+  for (std::uint64_t c = 0; c < chunks; ++c) {
+    if (c != 0) stop();
+    sum.add(chunk_on(block_sum, n, c));
   }
-  const std::uint64_t rest = (n - i) / lanes * lanes;
-  if (rest) add(block_sum(i, rest));
-  for (i += rest; i < n; ++i) add(std::sqrt(static_cast<double>(i)));
-  return sum + compensation;
+  return sum.value();
 }
 
 }  // namespace
@@ -147,6 +150,10 @@ double square_sum(std::uint64_t n, const pool::cancel_token& token) {
     if (const auto why = token.check(); why != pool::stop_reason::none)
       throw pool::job_cancelled{why};
   });
+}
+
+double square_sum_chunk(std::uint64_t n, std::uint64_t c) noexcept {
+  return chunk_on(isas().widest, n, c);
 }
 
 double square_sum_on(kernel_isa isa, std::uint64_t n) noexcept {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -31,7 +32,34 @@ double square_sum(std::uint64_t n, const pool::cancel_token& token);
 /// order of additions).
 double square_sum_on(kernel_isa isa, std::uint64_t n) noexcept;
 
-/// Terms computed between two looks at the cancel token.
+/// Terms computed between two looks at the cancel token: a chunk. A job is a sequence of
+/// chunks, each summed on its own and then added up in order, so any worker may compute any
+/// chunk and the result is the same to the last bit (pool/shared_job.hpp).
 inline constexpr std::uint64_t check_interval = 64 * 4096;
+inline constexpr std::uint64_t chunk_terms = check_interval;
+
+/// Chunks of square_sum(n): ceil(n / chunk_terms).
+constexpr std::uint64_t chunk_count(std::uint64_t n) noexcept {
+  return n / chunk_terms + (n % chunk_terms != 0);
+}
+/// The partial sum of chunk c of square_sum(n), c < chunk_count(n): sqrt(i) for i in
+/// [c * chunk_terms, min(n, (c + 1) * chunk_terms)), on the widest instruction set.
+double square_sum_chunk(std::uint64_t n, std::uint64_t c) noexcept;
+
+/// Adds partial sums in order with Neumaier's compensation: how square_sum() combines its
+/// chunks, and how a job shared between workers must combine them to get the same bits.
+class compensated_sum {
+ public:
+  void add(double v) noexcept {
+    const double t = sum_ + v;
+    compensation_ += std::fabs(sum_) >= std::fabs(v) ? (sum_ - t) + v : (v - t) + sum_;
+    sum_ = t;
+  }
+  double value() const noexcept { return sum_ + compensation_; }
+
+ private:
+  double sum_ = 0;
+  double compensation_ = 0;
+};
 
 }  // namespace workers
