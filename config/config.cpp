@@ -466,6 +466,8 @@ std::vector<setting> make_table() {
       integer<&s::worker_nice, 0, 19>("WORKER_NICE",
                                       "worker threads' niceness, so IO threads preempt them",
                                       "0 = same priority as IO threads"),
+      choice<&s::share_jobs, switches>(
+          "SHARE_JOBS", "1: idle workers take chunks of a big job; 0: each job runs on one worker"),
       shown_default(integer<&s::agent_port, 0, 65535>(
                         "AGENT_PORT", "TCP port on HOST where HAProxy's agent-check reads a weight",
                         "0 = any free port"),

@@ -74,6 +74,7 @@ struct settings {
   /// offered to the server), names of builtin_kinds.
   std::vector<std::string> kinds{"square_sum"};
   int worker_nice = 10;  ///< WORKER_NICE: worker threads' niceness, so IO threads preempt them
+  bool share_jobs = true;  ///< SHARE_JOBS: idle workers take chunks of a big job
   /// AGENT_PORT: where HAProxy's agent-check reads the server's weight, on HOST (unset: no
   /// agent; 0 = any free port).
   std::optional<std::uint16_t> agent_port;

@@ -102,6 +102,14 @@ void write_pool_metrics(prometheus_writer& w, const pool_view& pool) {
       {"queue_capacity", "gauge", "Mailbox capacity.", &pool::worker_stats::capacity, true},
       {"in_flight", "gauge", "Jobs accepted and not finished (queued + running).",
        &pool::worker_stats::in_flight},
+      {"jobs_shared_total", "counter",
+       "Jobs that idle workers helped with (SHARE_JOBS), counted on the worker that took them.",
+       &pool::worker_stats::shared, true},
+      {"help_chunks_total", "counter",
+       "Chunks of another worker's job computed while the own mailbox was empty (SHARE_JOBS).",
+       &pool::worker_stats::help_chunks, true},
+      {"helping", "gauge", "Workers computing chunks of another worker's job now (SHARE_JOBS).",
+       &pool::worker_stats::helping, true},
   };
   for (const auto& q : quantities) {
     const std::string pool_name = std::string("poolserver_") + q.name;

@@ -95,6 +95,9 @@ std::string stats_json(const server_view& v) {
                         {"consumed", s.consumed},
                         {"producer_waits", s.producer_waits},
                         {"consumer_waits", s.consumer_waits},
+                        {"shared", s.shared},
+                        {"help_chunks", s.help_chunks},
+                        {"helping", s.helping},
                         {"throughput", std::move(throughput)}});
   };
   std::string fullest;  // a mailbox at 90% or more, named for the state's reason

@@ -7,10 +7,12 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "pool/admission.hpp"
 #include "pool/cancel.hpp"
 #include "pool/job_clock.hpp"
+#include "pool/shared_job.hpp"
 
 namespace pool {
 
@@ -37,6 +39,9 @@ struct job_result {
   bool started = false;                  ///< false: dropped from the mailbox without running
   backend_kind ran_on = backend_kind::none;  ///< who ran it (or dropped it)
   std::size_t backend = 0;                   ///< ran_on worker: the local worker's index
+  /// ran_on worker: the other local workers that computed chunks of it (pool/shared_job.hpp),
+  /// by index; empty when `backend` ran it alone.
+  std::vector<std::size_t> helpers;
   std::int64_t actor_pid = 0;    ///< ran_on actor: its process id, 1..2^63-1; 0 when it gave none
   clock::duration queue_wait{};  ///< accepted → taken out of the mailbox
   clock::duration run_time{};    ///< taken out → finished
@@ -50,6 +55,8 @@ struct job {
   std::function<double(const cancel_token&)> work;
   std::string_view method;  ///< a job kind's registry name (outlives the job)
   std::uint64_t arg = 0;    ///< its argument n
+  /// How its kind splits into chunks that idle workers may take (null: it runs whole).
+  const chunked_kind* chunked = nullptr;
   std::function<void(job_result&&)> done;
   std::shared_ptr<cancel_token> token;  ///< null: never cancelled, no deadline
   priority prio = priority::normal;     ///< its class at admission (pool/admission.hpp)

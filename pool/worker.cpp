@@ -13,10 +13,11 @@
 namespace pool {
 
 worker::worker(std::size_t index, std::size_t capacity, int nice,
-               const admission_options& admission)
+               const admission_options& admission, help_board* board)
     : index_(index),
       nice_(nice),
       admission_(admission),
+      board_(board),
       // Without adaptive admission nothing goes to lanes 0 and 2: the smallest rings.
       express_(admission.mode == admission_mode::adaptive ? capacity : 1),
       mailbox_(capacity),
@@ -106,6 +107,9 @@ worker_stats worker::stats() const {
     s.queue_wait_by_priority[p] = queue_wait_by_priority_[p].read();
     s.shed_by_priority[p] = shed_[p].load(std::memory_order_relaxed);
   }
+  s.shared = shared_.load(std::memory_order_relaxed);
+  s.help_chunks = help_chunks_.load(std::memory_order_relaxed);
+  s.helping = helping_.load(std::memory_order_relaxed) ? 1 : 0;
   return s;
 }
 
@@ -126,11 +130,17 @@ void worker::run() {
       handle(j, 1);
     } else if (back_.try_pop(j)) {
       handle(j, 2);
+    } else if (board_ && help()) {
+      continue;  // back to its own lanes: a job arrived, or the job it helped has no chunk left
     } else if (mailbox_.closed()) {
       break;  // close() closed the other lanes first, and nothing is pushed after it
     } else {
+      // Also awake for a job to help with: help_board::post() wakes sleeping workers.
       mailbox_.wait([this] { owner_add(consumer_waits_); },
-                    [this] { return express_.claimed() || back_.claimed(); });
+                    [this] {
+                      return express_.claimed() || back_.claimed() ||
+                             (board_ && board_->has_work());
+                    });
     }
   }
 }
@@ -171,7 +181,10 @@ void worker::handle(job& j, std::size_t lane) {
   }
   r.started = true;
   try {
-    r.value = j.work(token);
+    if (board_ && j.chunked && j.chunked->chunks(j.arg) >= min_shared_chunks)
+      r.value = run_shared(j, token, r);
+    else
+      r.value = j.work(token);
     r.status = job_status::completed;
   } catch (const job_cancelled& c) {
     r.status = job_status::cancelled;
@@ -187,11 +200,49 @@ void worker::handle(job& j, std::size_t lane) {
     running_until_.store(0, std::memory_order_relaxed);
     // Only whole runs teach the estimates: a cancelled one says nothing of a job's cost.
     if (r.status == job_status::completed) {
-      estimate_.observe(r.run_time);
-      if (j.cost) j.cost->observe(j.arg, r.run_time);
+      // A helped run teaches what the job costs one worker (its run time had it run alone,
+      // at the owner's pace), not its shorter wall time: under load nobody helps.
+      const auto alone = r.helpers.empty() ? r.run_time : alone_time_;
+      estimate_.observe(alone);
+      if (j.cost) j.cost->observe(j.arg, alone);
     }
   }
   finish(j, std::move(r));
+}
+
+double worker::run_shared(const job& j, const cancel_token& token, job_result& r) {
+  const auto start = clock::now();
+  const auto run = std::make_shared<shared_run>(*j.chunked, j.arg, token, index_);
+  board_->post(run, index_);
+  const auto own = run->work(
+      index_, [] { return false; }, [](std::uint64_t) {});
+  board_->withdraw(run.get());
+  run->close_and_wait();  // every helper has put its chunk back and left
+  r.helpers = run->helpers();
+  if (!r.helpers.empty()) {
+    owner_add(shared_);
+    // The owner's pace over every chunk: what the job would have taken here alone.
+    const auto took = clock::now() - start;
+    alone_time_ =
+        own ? took * static_cast<clock::rep>(run->chunks()) / static_cast<clock::rep>(own) : took;
+  }
+  if (const auto why = run->stopped(); why != stop_reason::none) throw job_cancelled{why};
+  return run->result();
+}
+
+bool worker::help() {
+  const auto run = board_->take();
+  if (!run) return false;
+  helping_.store(true, std::memory_order_relaxed);
+  run->work(
+      index_, [this] { return has_own_work(); },
+      [this](std::uint64_t chunks) {
+        // Before the owner can see this worker gone, so that no one who has the job's
+        // answer sees it still helping.
+        owner_add(help_chunks_, chunks);
+        helping_.store(false, std::memory_order_relaxed);
+      });
+  return true;
 }
 
 void worker::finish(job& j, job_result&& r) {

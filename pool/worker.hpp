@@ -12,6 +12,7 @@
 #include "pool/job.hpp"
 #include "pool/metrics.hpp"
 #include "pool/mpmc_queue.hpp"
+#include "pool/shared_job.hpp"
 #include "pool/wake_batch.hpp"
 
 namespace pool {
@@ -40,6 +41,11 @@ struct worker_stats {
   std::array<histogram::snapshot, priority_names.size()> queue_wait_by_priority;
   /// Jobs shed from the mailbox (cancelled, reason shed), by priority.
   std::array<std::uint64_t, priority_names.size()> shed_by_priority{};
+  /// Sharing (pool/shared_job.hpp): own jobs that other workers helped with, chunks this
+  /// worker computed of others' jobs, and whether it is doing so now (a gauge: 0 or 1).
+  std::uint64_t shared = 0;
+  std::uint64_t help_chunks = 0;
+  std::uint64_t helping = 0;
 };
 
 class worker final : public backend, public wakeable {
@@ -49,8 +55,10 @@ class worker final : public backend, public wakeable {
   /// With adaptive admission the mailbox has three lanes, taken in order: high priority; normal
   /// within its client's share; low, or over its client's share. A job that waited far too
   /// long is shed (pool/admission.hpp).
+  /// With a `board`, a job of a chunked kind is shared with idle workers, and this worker
+  /// helps with others' jobs when its mailbox is empty (pool/shared_job.hpp).
   worker(std::size_t index, std::size_t capacity, int nice = 0,
-         const admission_options& admission = {});
+         const admission_options& admission = {}, help_board* board = nullptr);
   /// Closes the mailbox, finishes every job in it, joins.
   ~worker() override;
   worker(const worker&) = delete;
@@ -84,6 +92,15 @@ class worker final : public backend, public wakeable {
   /// Runs (or drops, or sheds) one job taken out of `lane`.
   void handle(job& j, std::size_t lane);
   void finish(job& j, job_result&& r);
+  /// Runs a chunked job shared with idle workers; fills r.helpers; throws job_cancelled.
+  double run_shared(const job& j, const cancel_token& token, job_result& r);
+  /// Takes chunks of another worker's job until none is left or a job of its own arrives.
+  /// False when there was nothing to help with.
+  bool help();
+  /// Whether a job waits in one of this worker's lanes (seq_cst, as wait() checks them).
+  bool has_own_work() const noexcept {
+    return express_.claimed() || mailbox_.claimed() || back_.claimed();
+  }
   /// The lane a job goes to (adaptive admission only; else 1): 0 high priority, 1 normal
   /// within its client's share, 2 low or over its client's share.
   std::size_t lane_of(const job& j) const noexcept {
@@ -100,6 +117,7 @@ class worker final : public backend, public wakeable {
   const std::size_t index_;
   const int nice_;
   const admission_options admission_;
+  help_board* const board_;
 
   // Written by producers (any IO thread): locked adds, on a line of their own.
   alignas(cache_line) std::atomic<std::uint64_t> produced_{0};
@@ -115,8 +133,12 @@ class worker final : public backend, public wakeable {
   histogram run_time_;
   std::array<histogram, priority_names.size()> queue_wait_by_priority_;
   std::array<std::atomic<std::uint64_t>, priority_names.size()> shed_{};
+  std::atomic<std::uint64_t> shared_{0};
+  std::atomic<std::uint64_t> help_chunks_{0};
+  std::atomic<bool> helping_{false};
   run_time_estimate estimate_;
   sojourn_control sojourn_;  // the worker thread's alone
+  clock::duration alone_time_{};  // run_shared(): the last helped run's time had it run alone
   // Predicted run time of the jobs queued in each lane (producers add, the worker subtracts),
   // and when the running job is predicted to end (0: none runs), in clock ticks.
   alignas(cache_line) std::array<std::atomic<std::int64_t>, 3> backlog_{};

@@ -34,6 +34,9 @@ void add_counts(worker_stats& total, const worker_stats& s) {
     total.queue_wait_by_priority[p] += s.queue_wait_by_priority[p];
     total.shed_by_priority[p] += s.shed_by_priority[p];
   }
+  total.shared += s.shared;
+  total.help_chunks += s.help_chunks;
+  total.helping += s.helping;
 }
 
 std::vector<std::uint64_t> worker_pool::finished_counts() const {
@@ -54,11 +57,16 @@ worker_stats worker_pool::remote_totals() const {
 worker_pool::worker_pool(const pool_options& options)
     : options_(options), strategy_(make_strategy(options.strategy)) {
   workers_.reserve(options.threads);
+  auto* board = options.share && options.threads > 1 ? &board_ : nullptr;
+  std::vector<wakeable*> wake;
   for (std::size_t i = 0; i < options.threads; ++i) {
     workers_.push_back(std::make_unique<worker>(i, options.queue_capacity, options.worker_nice,
-                                                options.admission));
+                                                options.admission, board));
     backends_.push_back(workers_.back().get());
+    wake.push_back(workers_.back().get());
   }
+  // Before any job: no run is posted until one is submitted, after this constructor.
+  board_.set_workers(std::move(wake));
   samples_.add(clock::now(), finished_counts());
 }
 

@@ -37,6 +37,9 @@ struct pool_options {
   /// How local workers bound the wait of what they accept. A pool built without saying takes
   /// what fits in its mailboxes (the server's ADMISSION setting defaults to adaptive).
   admission_options admission{admission_mode::fixed};
+  /// Idle local workers take chunks of a big job of a chunked kind (pool/shared_job.hpp).
+  /// Needs two local workers or more.
+  bool share = false;
 };
 
 enum class submit_status {
@@ -141,6 +144,7 @@ class worker_pool {
   worker_stats remote_totals() const;
 
   pool_options options_;
+  help_board board_;  // before the workers: they use it until they are joined
   std::vector<std::unique_ptr<worker>> workers_;
   // What the strategy chooses from: the local workers, then the remote backends. Without
   // options_.remotes it never changes after construction and is read without the lock.

@@ -25,9 +25,10 @@ access_log::access_log(config::log_style style, spdlog::sink_ptr sink)
 void access_log::write(const access_entry& e) const {
   spdlog::memory_buf_t line;
   auto out = std::back_inserter(line);
-  const auto backend = e.backend_kind.empty()
-                           ? std::string("-")
-                           : fmt::format("{}:{}", e.backend_kind, e.backend_id);
+  auto backend = e.backend_kind.empty() ? std::string("-")
+                                        : fmt::format("{}{}:{}", e.backend_kind,
+                                                      e.helpers.empty() ? "" : "s", e.backend_id);
+  for (const auto h : e.helpers) fmt::format_to(std::back_inserter(backend), "+{}", h);
   if (json_) {
     const auto field = [&](std::string_view name, std::string_view text) {
       fmt::format_to(out, R"("{}":)", name);

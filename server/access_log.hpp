@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include <spdlog/logger.h>
@@ -25,13 +26,16 @@ struct access_entry {
   std::optional<std::chrono::nanoseconds> queue_wait;
   std::string_view backend_kind;  ///< "worker" or "actor"; empty when no job ran
   std::uint64_t backend_id = 0;   ///< the worker's index or the actor's process id
+  /// A worker's job that idle workers helped with: their indexes ("workers:1+0+2").
+  std::span<const std::size_t> helpers;
 };
 
 class access_log {
  public:
   /// Writes to `sink` (null: stderr) in `style`, whatever LOG_LEVEL says.
   explicit access_log(config::log_style style, spdlog::sink_ptr sink = nullptr);
-  /// Text: `127.0.0.1:5000 GET /1000 200 0.412ms queue_wait=0.031ms backend=worker:1`.
+  /// Text: `127.0.0.1:5000 GET /1000 200 0.412ms queue_wait=0.031ms backend=worker:1`; a job
+  /// that several workers ran says `backend=workers:1+0` (the one that took it first).
   /// JSON: {"time":..,"level":"info","logger":"access","thread":..,"peer":..,"method":..,
   /// "path":..,"status":200,"duration_ms":0.412,"queue_wait_ms":0.031,"backend":"worker:1"}.
   void write(const access_entry& e) const;

@@ -225,7 +225,7 @@ route_result with_admission(job_call call, admission_fields&& f) {
 // (fn stays null), one that actors offered but none does now, or none ever.
 enum class kind_is { local, remote, gone, unknown };
 kind_is resolve_kind(std::string_view name, const router_context& ctx, std::string_view& kind,
-                     const workers::job_fn*& fn) {
+                     const workers::job_kind*& fn) {
   fn = ctx.registry.find(name, kind);
   if (fn) return kind_is::local;
   if (!ctx.remote) return kind_is::unknown;
@@ -253,7 +253,7 @@ reply kind_gone_reply(job_call call, std::string_view name) {
   return r;
 }
 
-route_result job_route(std::string_view kind, const workers::job_fn* fn, std::string_view text,
+route_result job_route(std::string_view kind, const workers::job_kind* fn, std::string_view text,
                        const router_context& ctx) {
   auto parsed = parse_n(text, ctx.max_n);
   if (parsed.status) return error_reply(parsed.status, parsed.message);
@@ -296,7 +296,7 @@ route_result route_rpc(const request_view& request, const router_context& ctx) {
                      id);
   const auto& name = method->get_ref<const std::string&>();
   std::string_view kind;
-  const workers::job_fn* fn = nullptr;
+  const workers::job_kind* fn = nullptr;
   switch (resolve_kind(name, ctx, kind, fn)) {
     case kind_is::local:
     case kind_is::remote:
@@ -457,10 +457,16 @@ reply job_reply(const job_call& call, const pool::job_result& r) {
   const bool remote = r.ran_on == pool::backend_kind::actor;
   if (call.jsonrpc) {
     json result{{"value", call.n}, {"sum", r.value}};
-    if (remote)
+    if (remote) {
       result["actor"] = r.actor_pid;
-    else
+    } else {
       result["worker"] = r.backend;
+      if (!r.helpers.empty()) {  // several ran it: the one that took it first, then its helpers
+        auto all = json::array({r.backend});
+        for (const auto h : r.helpers) all.push_back(h);
+        result["workers"] = std::move(all);
+      }
+    }
     out.body = dump(json{{"jsonrpc", "2.0"}, {"result", std::move(result)}, {"id", call.rpc_id}});
     return out;
   }
@@ -479,6 +485,15 @@ reply job_reply(const job_call& call, const pool::job_result& r) {
   if (!remote) {
     out.body += R"(,"worker":)";
     append_uint(out.body, r.backend);
+    if (!r.helpers.empty()) {
+      out.body += R"(,"workers":[)";
+      append_uint(out.body, r.backend);
+      for (const auto h : r.helpers) {
+        out.body += ',';
+        append_uint(out.body, h);
+      }
+      out.body += ']';
+    }
   }
   out.body += '}';
   return out;
@@ -556,7 +571,7 @@ route_result answer_with(const matched&, const router_context&) {
 
 route_result named_job(const matched& m, const router_context& ctx) {
   std::string_view kind;
-  const workers::job_fn* fn = nullptr;
+  const workers::job_kind* fn = nullptr;
   if (resolve_kind(m.path.substr(1), ctx, kind, fn) == kind_is::gone)
     return kind_gone_reply({}, m.path.substr(1));
   auto n = find_param(m.query, "n");
@@ -588,7 +603,7 @@ bool matches(const route_entry& r, std::string_view path, const router_context& 
   if (r.how == match::number) return number_like;
   if (number_like) return false;
   std::string_view kind;
-  const workers::job_fn* fn = nullptr;
+  const workers::job_kind* fn = nullptr;
   return resolve_kind(segment, ctx, kind, fn) != kind_is::unknown;
 }
 

@@ -48,7 +48,7 @@ struct job_call {
   /// Registry name (the registry's copy, or remote_kinds': it outlives jobs).
   std::string_view kind;
   /// Points into the registry; null for a kind that only remote actors run.
-  const workers::job_fn* fn = nullptr;
+  const workers::job_kind* fn = nullptr;
   std::uint64_t n = 0;
   bool jsonrpc = false;   ///< answer as JSON-RPC 2.0
   nlohmann::json rpc_id;  ///< the request's id, echoed back

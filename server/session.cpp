@@ -206,6 +206,7 @@ void session::expect_continue() {
       access_->target.assign(h.target().data(), h.target().size());
       access_->queue_wait.reset();
       access_->backend_kind = {};
+      access_->helpers.clear();
     }
     return answer(std::move(*r));
   }
@@ -248,6 +249,7 @@ void session::handle(request&& req) {
     access_->target.assign(req.target().data(), req.target().size());
     access_->queue_wait.reset();
     access_->backend_kind = {};
+    access_->helpers.clear();
   }
   const auto timeout = joined(req, "X-Request-Timeout-Ms");
   const auto priority = joined(req, "X-Priority");
@@ -314,6 +316,7 @@ void session::submit(job_call&& call, std::string_view client_id) {
     pending_.work = [fn = call_.fn, n = call_.n](const pool::cancel_token& t) {
       return (*fn)(n, t);
     };
+  if (call_.fn) pending_.chunked = call_.fn->chunked;  // idle workers may help (SHARE_JOBS)
   pending_.method = call_.kind;  // what a remote actor is sent instead
   pending_.arg = call_.n;
   pending_.token = token_;
@@ -408,6 +411,7 @@ void session::on_job_done(std::uint64_t generation, pool::job_result&& r) {
     if (!remote) access_->queue_wait = r.queue_wait;  // an actor's is in its round trip
     access_->backend_kind = remote ? "actor" : "worker";
     access_->backend_id = remote ? static_cast<std::uint64_t>(r.actor_pid) : r.backend;
+    access_->helpers = r.helpers;
   }
   answer(job_reply(call_, r));
 }
@@ -438,7 +442,7 @@ void session::prepare_answer(const reply& r) {
   if (access_)
     server_.access()->write({access_->peer, access_->method, access_->target, r.status,
                              now - started_, access_->queue_wait, access_->backend_kind,
-                             access_->backend_id});
+                             access_->backend_id, access_->helpers});
 }
 
 void session::answer_stats() {

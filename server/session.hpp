@@ -159,6 +159,7 @@ class session : public std::enable_shared_from_this<session> {
     std::optional<pool::clock::duration> queue_wait;  // when a job ran
     std::string_view backend_kind;                    // "worker", "actor", or empty
     std::uint64_t backend_id = 0;
+    std::vector<std::size_t> helpers;  // other workers that computed chunks of it
   };
   std::unique_ptr<access_note> access_;  // null while the access log is off
 };

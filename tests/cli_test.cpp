@@ -120,6 +120,7 @@ TEST_CASE("cli: every setting has a flag that works") {
                        {"DRAIN_TIMEOUT_MS", "17"},
                        {"KINDS", "sleep_ms,square_sum"},
                        {"WORKER_NICE", "3"},
+                       {"SHARE_JOBS", "0"},
                        {"AGENT_PORT", "7003"},
                        {"AGENT_DRAIN_MS", "31"},
                        {"ACTOR_PORT", "7001"},

@@ -9,16 +9,16 @@
 
 namespace workers {
 
-void job_registry::add(std::string name, job_fn fn) {
-  kinds_[std::move(name)] = std::move(fn);
+void job_registry::add(std::string name, job_fn fn, const pool::chunked_kind* chunked) {
+  kinds_[std::move(name)] = job_kind{std::move(fn), chunked};
 }
 
-const job_fn* job_registry::find(std::string_view name) const {
+const job_kind* job_registry::find(std::string_view name) const {
   const auto it = kinds_.find(name);
   return it == kinds_.end() ? nullptr : &it->second;
 }
 
-const job_fn* job_registry::find(std::string_view name, std::string_view& stored) const {
+const job_kind* job_registry::find(std::string_view name, std::string_view& stored) const {
   const auto it = kinds_.find(name);
   if (it == kinds_.end()) return nullptr;
   stored = it->first;
@@ -49,7 +49,9 @@ job_registry registry_of(const std::vector<std::string>& kinds) {
   job_registry r;
   for (const auto& k : kinds) {
     if (k == "square_sum")
-      r.add(k, [](std::uint64_t n, const pool::cancel_token& token) { return square_sum(n, token); });
+      r.add(
+          k, [](std::uint64_t n, const pool::cancel_token& token) { return square_sum(n, token); },
+          &square_sum_chunked());
     else if (k == "sleep_ms")
       r.add(k, sleep_ms);
     else

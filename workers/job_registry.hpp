@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pool/cancel.hpp"
+#include "pool/shared_job.hpp"
 
 namespace workers {
 
@@ -17,24 +18,32 @@ namespace workers {
 /// call token.check() now and then and throw pool::job_cancelled when told to stop.
 using job_fn = std::function<double(std::uint64_t n, const pool::cancel_token& token)>;
 
+/// A kind as the registry keeps it: its computation and, for a kind that splits into chunks
+/// any thread may compute, how (idle workers then help with a big job: pool/shared_job.hpp).
+struct job_kind {
+  job_fn fn;
+  const pool::chunked_kind* chunked = nullptr;
+  double operator()(std::uint64_t n, const pool::cancel_token& token) const { return fn(n, token); }
+};
+
 class job_registry {
  public:
-  /// Adds (or replaces) a kind.
-  void add(std::string name, job_fn fn);
+  /// Adds (or replaces) a kind; `chunked` (static, or null) says how it splits.
+  void add(std::string name, job_fn fn, const pool::chunked_kind* chunked = nullptr);
   /// The kind with that name, or nullptr.
-  const job_fn* find(std::string_view name) const;
+  const job_kind* find(std::string_view name) const;
   /// The kind with that name, or nullptr; `stored` is set to the registry's own copy of the
   /// name, which lives as long as the registry (jobs sent to remote actors carry it).
-  const job_fn* find(std::string_view name, std::string_view& stored) const;
+  const job_kind* find(std::string_view name, std::string_view& stored) const;
   /// Every name, sorted.
-  std::map<std::string, job_fn, std::less<>> const& kinds() const noexcept { return kinds_; }
+  std::map<std::string, job_kind, std::less<>> const& kinds() const noexcept { return kinds_; }
   /// Makes `name` (a kind added before) the one GET / and GET /<n> run.
   void set_default(std::string_view name);
   /// The kind GET / and GET /<n> run (empty: none, those routes answer 404).
   std::string_view default_kind() const noexcept { return default_; }
 
  private:
-  std::map<std::string, job_fn, std::less<>> kinds_;
+  std::map<std::string, job_kind, std::less<>> kinds_;
   std::string default_;  // a copy, not a view: a copied registry must not point into this one
 };
 

@@ -156,6 +156,19 @@ double square_sum_chunk(std::uint64_t n, std::uint64_t c) noexcept {
   return chunk_on(isas().widest, n, c);
 }
 
+namespace {
+double combine_chunks(std::span<const double> partials) noexcept {
+  compensated_sum sum;
+  for (const double p : partials) sum.add(p);
+  return sum.value();
+}
+}  // namespace
+
+const pool::chunked_kind& square_sum_chunked() noexcept {
+  static constexpr pool::chunked_kind kind{chunk_count, square_sum_chunk, combine_chunks};
+  return kind;
+}
+
 double square_sum_on(kernel_isa isa, std::uint64_t n) noexcept {
   return sum_until(block_for(isa), n, [] {});
 }

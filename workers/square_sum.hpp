@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "pool/cancel.hpp"
+#include "pool/shared_job.hpp"
 
 namespace workers {
 
@@ -45,6 +46,9 @@ constexpr std::uint64_t chunk_count(std::uint64_t n) noexcept {
 /// The partial sum of chunk c of square_sum(n), c < chunk_count(n): sqrt(i) for i in
 /// [c * chunk_terms, min(n, (c + 1) * chunk_terms)), on the widest instruction set.
 double square_sum_chunk(std::uint64_t n, std::uint64_t c) noexcept;
+
+/// How square_sum splits: chunk_count, square_sum_chunk, and compensated_sum in order.
+const pool::chunked_kind& square_sum_chunked() noexcept;
 
 /// Adds partial sums in order with Neumaier's compensation: how square_sum() combines its
 /// chunks, and how a job shared between workers must combine them to get the same bits.
