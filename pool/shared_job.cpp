@@ -66,6 +66,8 @@ void help_board::withdraw(const shared_run* run) {
 }
 
 std::shared_ptr<shared_run> help_board::take() const {
+  // Every worker that runs out of jobs asks: an empty board costs it one load, no lock.
+  if (open_.load(std::memory_order_seq_cst) == 0) return nullptr;
   std::lock_guard lock(mutex_);
   for (const auto& r : runs_)
     if (r->claimable()) return r;

@@ -94,7 +94,7 @@ class help_board {
   std::shared_ptr<shared_run> take() const;
   /// Whether a run on the board has a chunk left (seq_cst: a sleeping worker's check, paired
   /// with post(); a run whose chunks are all claimed does not keep anyone awake).
-  bool has_work() const { return open_.load(std::memory_order_seq_cst) != 0 && take(); }
+  bool has_work() const { return take() != nullptr; }
 
  private:
   std::vector<wakeable*> workers_;
