@@ -522,6 +522,46 @@ plot "{dat}" using 1:2 with linespoints lw 2 title "poolserver THREADS=2", \\
 """)
         dat.unlink()
 
+    # --- 8. idle workers help a big job ----------------------------------------------
+    def sharing(self):
+        log("sharing: one big job on an idle pool, and a busy pool, SHARE_JOBS=1 against 0")
+        big = 10**9
+        singles = {1: [], 0: []}  # seconds per GET /<big>, the median of 3 in a row
+        busy = {1: [], 0: []}     # wrk results
+        for _ in range(self.runs):
+            for share in (1, 0):
+                with Poolserver(THREADS=2, SHARE_JOBS=share, MAX_N=big) as server:
+                    get(server.url("/1000000"), 10)  # warm
+                    times = []
+                    for _ in range(3):
+                        t0 = time.perf_counter()
+                        status, _ = get(server.url(f"/{big}"), 60)
+                        times.append(time.perf_counter() - t0)
+                        if status != 200:
+                            raise RuntimeError(f"GET /{big} answered {status}")
+                    singles[share].append(median(times))
+                    busy[share].append(wrk(server.url("/10000000"), 8, self.seconds))
+        single_ratio = median(singles[1]) / median(singles[0])
+        busy_ratio = median([r["rps"] for r in busy[1]]) / median([r["rps"] for r in busy[0]])
+        self.headline["sharing"] = (single_ratio, busy_ratio)
+        ms = lambda xs: spread([x * 1000 for x in xs], "{:.1f}")
+        rps = lambda rs: spread([r["rps"] for r in rs])
+        p99 = lambda rs: spread([r["p99"] / 1000 for r in rs], "{:.1f}")
+        self.section("8. Idle workers help a big job", f"""
+The same binary with `SHARE_JOBS=1` (the default: idle workers take chunks of a big job)
+and `SHARE_JOBS=0` (each job on one worker), `THREADS=2 ADMISSION=static MAX_N={big}`,
+alternating, {self.runs} fresh servers each. Idle: three `GET /{big}` one after the other
+on an otherwise idle server, the median of the three per server. Busy: `wrk -t1 -c8
+-d{self.seconds}s` on `GET /10000000` (39 chunks: a job that may be shared), so both workers
+always have jobs of their own.
+
+| | SHARE_JOBS=1 | SHARE_JOBS=0 | ratio |
+| --- | --- | --- | --- |
+| idle: one GET /{big}, ms | {ms(singles[1])} | {ms(singles[0])} | **{single_ratio:.2f}** (goal <= 0.60) |
+| busy: GET /10000000, jobs/s | {rps(busy[1])} | {rps(busy[0])} | **{busy_ratio:.3f}** (goal >= 0.97) |
+| busy: p99 ms | {p99(busy[1])} | {p99(busy[0])} | |
+""")
+
     # --- report -------------------------------------------------------------------------
     def write(self, started):
         h = self.headline
@@ -536,6 +576,10 @@ plot "{dat}" using 1:2 with linespoints lw 2 title "poolserver THREADS=2", \\
                      "{:.3f}"),
             goal_row(f"memory: idle RSS, MiB (1,000 connections: {h['memory'][1]:.1f})",
                      h["memory"][0], "<", 16, "{:.1f}"),
+            goal_row("sharing: one GET /1000000000 on an idle pool, SHARE_JOBS=1 vs 0 (time)",
+                     h["sharing"][0], "<=", 0.60),
+            goal_row("sharing: jobs/s with both workers busy, SHARE_JOBS=1 vs 0",
+                     h["sharing"][1], ">=", 0.97, "{:.3f}"),
         ]
         rows += [goal_row(f"{name}: time ratio", ratio, "<=", 1.00, "{:.3f}")
                  for name, ratio in h.get("mailbox", [])]
@@ -628,6 +672,7 @@ def main():
     suite.memory()
     suite.strategies()
     suite.connections()
+    suite.sharing()
     suite.write(started)
 
 
