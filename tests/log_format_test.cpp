@@ -77,12 +77,15 @@ TEST_CASE("log: access lines carry method, path, status, duration, queue wait an
   const server::access_log json(config::log_style::json,
                                 std::make_shared<spdlog::sinks::ostream_sink_mt>(json_out));
   const server::access_entry job{"127.0.0.1:5000", "GET", "/1000?x=\"{}\"", 200, 412us, 31us,
-                                 "worker", 1};
+                                 "worker", 1, {}};
   const server::access_entry remote{"[::1]:6000", "POST", "/rpc", 200, 2ms, std::nullopt,
-                                    "actor", 4242};
+                                    "actor", 4242, {}};
   const server::access_entry probe{"127.0.0.1:5001", "GET", "/healthz", 200, 4us, std::nullopt,
-                                   {}, 0};
-  for (const auto* e : {&job, &remote, &probe}) {
+                                   {}, 0, {}};
+  const std::size_t helpers[] = {0, 2};
+  const server::access_entry shared{"127.0.0.1:5002", "GET", "/1000000000", 200, 90ms, 5us,
+                                    "worker", 1, helpers};
+  for (const auto* e : {&job, &remote, &probe, &shared}) {
     text.write(*e);
     json.write(*e);
   }
@@ -90,7 +93,8 @@ TEST_CASE("log: access lines carry method, path, status, duration, queue wait an
   std::string line;
   std::vector<std::string> lines;
   while (std::getline(text_lines, line)) lines.push_back(line);
-  REQUIRE(lines.size() == 3);
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[3].ends_with("GET /1000000000 200 90.000ms queue_wait=0.005ms backend=workers:1+0+2"));
   CHECK(lines[0].ends_with(
       "[access] [info] 127.0.0.1:5000 GET /1000?x=\"{}\" 200 0.412ms queue_wait=0.031ms "
       "backend=worker:1"));
@@ -100,7 +104,8 @@ TEST_CASE("log: access lines carry method, path, status, duration, queue wait an
   std::istringstream json_lines(json_out.str());
   std::vector<nlohmann::json> objects;
   while (std::getline(json_lines, line)) objects.push_back(nlohmann::json::parse(line));
-  REQUIRE(objects.size() == 3);
+  REQUIRE(objects.size() == 4);
+  CHECK(objects[3].at("backend") == "workers:1+0+2");
   CHECK(objects[0].at("logger") == "access");
   CHECK(objects[0].at("peer") == "127.0.0.1:5000");
   CHECK(objects[0].at("method") == "GET");
