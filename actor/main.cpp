@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
   spdlog::info("poolactor {} starting: THREADS={} STRATEGY={} QUEUE_CAPACITY={}, square_sum "
                "kernel {}",
                POOLSERVER_VERSION, settings.threads, pool::to_string(settings.strategy),
-               settings.queue_capacity, workers::isa_name(workers::active_isa()));
+               settings.queue_capacity, workers::kernel_name());
 
   const auto registry = workers::registry_of(settings.kinds);
   pool::worker_pool pool({settings.threads, settings.queue_capacity, settings.strategy,

@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
 
   logging::install_default_logger("poolserver", settings);
   spdlog::info("poolserver {} starting: {}, square_sum kernel {}", POOLSERVER_VERSION,
-               config::describe(settings), workers::isa_name(workers::active_isa()));
+               config::describe(settings), workers::kernel_name());
   try {
     server::server srv(settings, workers::registry_of(settings.kinds));
     srv.handle_signals();
