@@ -8,8 +8,10 @@
 namespace pool {
 
 shared_run::shared_run(const chunked_kind& kind, std::uint64_t n, const cancel_token& token,
-                       std::size_t owner)
-    : kind_(kind), n_(n), token_(token), owner_(owner), partials_(kind.chunks(n), 0.0) {}
+                       std::size_t owner, std::size_t workers)
+    : kind_(kind), n_(n), token_(token), owner_(owner), partials_(kind.chunks(n), 0.0) {
+  helpers_.reserve(workers);
+}
 
 bool shared_run::enter() noexcept {
   // Dekker pair with close_and_wait(): either this load sees the owner's close, or the

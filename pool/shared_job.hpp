@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "pool/cancel.hpp"
+#include "pool/job_clock.hpp"
 
 namespace pool {
 
@@ -34,15 +35,17 @@ inline constexpr std::uint64_t min_shared_chunks = 16;
 /// One shared run of a chunked job.
 class shared_run {
  public:
+  /// `workers`: how many may work on it (the pool's), so that noting a helper never allocates.
   shared_run(const chunked_kind& kind, std::uint64_t n, const cancel_token& token,
-             std::size_t owner);
+             std::size_t owner, std::size_t workers);
 
   /// Claims and computes chunks until none is left, the job stops (its token says so, looked
   /// at before each chunk), or `go_back()` is true (asked before each claim). Any thread;
-  /// `worker` is the caller's index. `gone(chunks)` runs as it leaves, before the owner can
-  /// see it gone. Returns the chunks it computed.
-  template <typename GoBack, typename Gone>
-  std::uint64_t work(std::size_t worker, GoBack&& go_back, Gone&& gone);
+  /// `worker` is the caller's index. `joined()` runs once the caller is inside (never after
+  /// the owner closed the run), `gone(chunks)` as it leaves, before the owner can see it
+  /// gone. Returns the chunks it computed.
+  template <typename GoBack, typename Joined, typename Gone>
+  std::uint64_t work(std::size_t worker, GoBack&& go_back, Joined&& joined, Gone&& gone);
 
   /// The owner, once its own work() returned: takes no more helpers and waits until each
   /// helper has put back the chunk in its hands (at most one chunk's time).
@@ -55,6 +58,11 @@ class shared_run {
   /// After close_and_wait(): the workers other than the owner that computed a chunk.
   std::vector<std::size_t> helpers() const;
   std::uint64_t chunks() const noexcept { return partials_.size(); }
+  /// After close_and_wait(): the time spent computing chunks, summed over every worker: what
+  /// the job costs one worker alone (admission learns it).
+  clock::duration busy() const noexcept {
+    return clock::duration(busy_.load(std::memory_order_relaxed));
+  }
   /// Whether a chunk is left to claim (a hint: another thread may claim it first).
   bool claimable() const noexcept {
     return stop_.load(std::memory_order_relaxed) == stop_reason::none &&
@@ -74,6 +82,7 @@ class shared_run {
   std::vector<double> partials_;
   alignas(64) std::atomic<std::uint64_t> next_{0};
   std::atomic<stop_reason> stop_{stop_reason::none};
+  std::atomic<clock::rep> busy_{0};
   // Workers inside work(), and whether the owner closed the run (a Dekker pair, seq_cst).
   alignas(64) std::atomic<std::uint32_t> active_{0};
   std::atomic<bool> closed_{false};
@@ -86,6 +95,7 @@ class help_board {
  public:
   /// The workers to wake when a run is posted (the pool's, each with its index).
   void set_workers(std::vector<wakeable*> workers) { workers_ = std::move(workers); }
+  std::size_t workers() const noexcept { return workers_.size(); }
   /// Offers `run` to the other workers and wakes those that sleep.
   void post(const std::shared_ptr<shared_run>& run, std::size_t owner);
   /// Takes it off the board (no-op when it is not there).
@@ -103,12 +113,11 @@ class help_board {
   std::atomic<std::size_t> open_{0};
 };
 
-template <typename GoBack, typename Gone>
-std::uint64_t shared_run::work(std::size_t worker, GoBack&& go_back, Gone&& gone) {
-  if (!enter()) {
-    gone(std::uint64_t{0});
-    return 0;
-  }
+template <typename GoBack, typename Joined, typename Gone>
+std::uint64_t shared_run::work(std::size_t worker, GoBack&& go_back, Joined&& joined,
+                               Gone&& gone) {
+  if (!enter()) return 0;
+  joined();
   std::uint64_t done = 0;
   const std::uint64_t chunks = partials_.size();
   while (stop_.load(std::memory_order_relaxed) == stop_reason::none && !go_back()) {
@@ -121,10 +130,12 @@ std::uint64_t shared_run::work(std::size_t worker, GoBack&& go_back, Gone&& gone
         break;
       }
     }
+    const auto start = clock::now();
     partials_[c] = kind_.chunk(n_, c);
+    busy_.fetch_add((clock::now() - start).count(), std::memory_order_relaxed);
     if (done++ == 0 && worker != owner_) {
       std::lock_guard lock(helpers_mutex_);
-      helpers_.push_back(worker);
+      helpers_.push_back(worker);  // reserved: never allocates, never throws
     }
   }
   gone(done);

@@ -200,8 +200,9 @@ void worker::handle(job& j, std::size_t lane) {
     running_until_.store(0, std::memory_order_relaxed);
     // Only whole runs teach the estimates: a cancelled one says nothing of a job's cost.
     if (r.status == job_status::completed) {
-      // A helped run teaches what the job costs one worker (its run time had it run alone,
-      // at the owner's pace), not its shorter wall time: under load nobody helps.
+      // A helped run teaches what the job costs one worker (the time its chunks took, summed
+      // over the workers that computed them), not its shorter wall time: under load nobody
+      // helps.
       const auto alone = r.helpers.empty() ? r.run_time : alone_time_;
       estimate_.observe(alone);
       if (j.cost) j.cost->observe(j.arg, alone);
@@ -211,20 +212,16 @@ void worker::handle(job& j, std::size_t lane) {
 }
 
 double worker::run_shared(const job& j, const cancel_token& token, job_result& r) {
-  const auto start = clock::now();
-  const auto run = std::make_shared<shared_run>(*j.chunked, j.arg, token, index_);
+  const auto run =
+      std::make_shared<shared_run>(*j.chunked, j.arg, token, index_, board_->workers());
   board_->post(run, index_);
-  const auto own = run->work(
-      index_, [] { return false; }, [](std::uint64_t) {});
+  run->work(index_, [] { return false; }, [] {}, [](std::uint64_t) {});
   board_->withdraw(run.get());
   run->close_and_wait();  // every helper has put its chunk back and left
   r.helpers = run->helpers();
   if (!r.helpers.empty()) {
     owner_add(shared_);
-    // The owner's pace over every chunk: what the job would have taken here alone.
-    const auto took = clock::now() - start;
-    alone_time_ =
-        own ? took * static_cast<clock::rep>(run->chunks()) / static_cast<clock::rep>(own) : took;
+    alone_time_ = run->busy();  // its chunks' time, whoever computed them
   }
   if (const auto why = run->stopped(); why != stop_reason::none) throw job_cancelled{why};
   return run->result();
@@ -233,9 +230,10 @@ double worker::run_shared(const job& j, const cancel_token& token, job_result& r
 bool worker::help() {
   const auto run = board_->take();
   if (!run) return false;
-  helping_.store(true, std::memory_order_relaxed);
   run->work(
       index_, [this] { return has_own_work(); },
+      // Only once inside: a helper that arrives after the owner closed the run never shows.
+      [this] { helping_.store(true, std::memory_order_relaxed); },
       [this](std::uint64_t chunks) {
         // Before the owner can see this worker gone, so that no one who has the job's
         // answer sees it still helping.

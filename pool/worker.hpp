@@ -138,7 +138,7 @@ class worker final : public backend, public wakeable {
   std::atomic<bool> helping_{false};
   run_time_estimate estimate_;
   sojourn_control sojourn_;  // the worker thread's alone
-  clock::duration alone_time_{};  // run_shared(): the last helped run's time had it run alone
+  clock::duration alone_time_{};  // run_shared(): the last helped run's chunks' time, summed
   // Predicted run time of the jobs queued in each lane (producers add, the worker subtracts),
   // and when the running job is predicted to end (0: none runs), in clock ticks.
   alignas(cache_line) std::array<std::atomic<std::int64_t>, 3> backlog_{};
