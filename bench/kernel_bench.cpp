@@ -44,61 +44,7 @@ double reference_scalar(std::uint64_t n) {
 }
 
 #if defined(__x86_64__)
-[[gnu::target("avx2,fma")]] double reference_avx2(std::uint64_t n) {
-  const __m256d step = _mm256_set1_pd(16);
-  __m256d x0 = _mm256_set_pd(3, 2, 1, 0);
-  __m256d x1 = _mm256_add_pd(x0, _mm256_set1_pd(4));
-  __m256d x2 = _mm256_add_pd(x0, _mm256_set1_pd(8));
-  __m256d x3 = _mm256_add_pd(x0, _mm256_set1_pd(12));
-  __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
-  std::uint64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    a0 = _mm256_add_pd(a0, _mm256_sqrt_pd(x0));
-    a1 = _mm256_add_pd(a1, _mm256_sqrt_pd(x1));
-    a2 = _mm256_add_pd(a2, _mm256_sqrt_pd(x2));
-    a3 = _mm256_add_pd(a3, _mm256_sqrt_pd(x3));
-    x0 = _mm256_add_pd(x0, step);
-    x1 = _mm256_add_pd(x1, step);
-    x2 = _mm256_add_pd(x2, step);
-    x3 = _mm256_add_pd(x3, step);
-  }
-  alignas(32) double lanes[4];
-  _mm256_store_pd(lanes, _mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
-  double s = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-  for (; i < n; ++i) s += std::sqrt(static_cast<double>(i));
-  return s;
-}
-
-[[gnu::target("avx512f")]] double reference_avx512(std::uint64_t n) {
-  const __m512d step = _mm512_set1_pd(32);
-  __m512d x0 = _mm512_set_pd(7, 6, 5, 4, 3, 2, 1, 0);
-  __m512d x1 = _mm512_add_pd(x0, _mm512_set1_pd(8));
-  __m512d x2 = _mm512_add_pd(x0, _mm512_set1_pd(16));
-  __m512d x3 = _mm512_add_pd(x0, _mm512_set1_pd(24));
-  __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
-  std::uint64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    a0 = _mm512_add_pd(a0, _mm512_sqrt_pd(x0));
-    a1 = _mm512_add_pd(a1, _mm512_sqrt_pd(x1));
-    a2 = _mm512_add_pd(a2, _mm512_sqrt_pd(x2));
-    a3 = _mm512_add_pd(a3, _mm512_sqrt_pd(x3));
-    x0 = _mm512_add_pd(x0, step);
-    x1 = _mm512_add_pd(x1, step);
-    x2 = _mm512_add_pd(x2, step);
-    x3 = _mm512_add_pd(x3, step);
-  }
-  alignas(64) double lanes[8];
-  _mm512_store_pd(lanes, _mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
-  double s = 0;
-  for (const double v : lanes) s += v;
-  for (; i < n; ++i) s += std::sqrt(static_cast<double>(i));
-  return s;
-}
-
-// --- Estimate + Newton reference loops: the ceiling of the FMA method. The same refinement
-// as the kernel (workers/square_sum.cpp), four vector accumulators, plain summation; the
-// first vector of roots (which holds sqrt(0), where the estimate is infinite) comes from the
-// hardware.
+// The FMA method's square root, as the kernel takes it (workers/square_sum.cpp).
 
 [[gnu::target("avx512f")]] inline __m512d rsqrt_newton(__m512d x) {
   const __m512d half = _mm512_set1_pd(0.5);
@@ -125,77 +71,91 @@ double reference_scalar(std::uint64_t n) {
   return g;
 }
 
-[[gnu::target("avx2,fma")]] double reference_rsqrt_avx2(std::uint64_t n) {
+// Four vector accumulators, the counter kept in doubles, plain summation: nothing else to
+// pay for. Fma false: the hardware square root (reference_<isa>, the old ceiling); true: the
+// estimate + Newton method (reference_rsqrt_<isa>, the ceiling of the FMA method), whose
+// first vector of roots (sqrt(0) among them, where the estimate is infinite) comes from the
+// hardware.
+template <bool Fma>
+[[gnu::target("avx2,fma")]] double reference_avx2_loop(std::uint64_t n) {
   const __m256d step = _mm256_set1_pd(16);
-  __m256d x0 = _mm256_set_pd(3, 2, 1, 0);
-  __m256d x1 = _mm256_add_pd(x0, _mm256_set1_pd(4));
-  __m256d x2 = _mm256_add_pd(x0, _mm256_set1_pd(8));
-  __m256d x3 = _mm256_add_pd(x0, _mm256_set1_pd(12));
-  __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+  __m256d x[4], a[4];
+  for (int v = 0; v < 4; ++v) {
+    x[v] = _mm256_add_pd(_mm256_set_pd(3, 2, 1, 0), _mm256_set1_pd(4.0 * v));
+    a[v] = _mm256_setzero_pd();
+  }
   std::uint64_t i = 0;
-  if (n >= 16) {
-    a0 = _mm256_sqrt_pd(x0);
-    a1 = _mm256_sqrt_pd(x1);
-    a2 = _mm256_sqrt_pd(x2);
-    a3 = _mm256_sqrt_pd(x3);
-    x0 = _mm256_add_pd(x0, step);
-    x1 = _mm256_add_pd(x1, step);
-    x2 = _mm256_add_pd(x2, step);
-    x3 = _mm256_add_pd(x3, step);
+  if (Fma && n >= 16) {  // the first vector holds sqrt(0): from the hardware
+    for (int v = 0; v < 4; ++v) {
+      a[v] = _mm256_sqrt_pd(x[v]);
+      x[v] = _mm256_add_pd(x[v], step);
+    }
     i = 16;
   }
   for (; i + 16 <= n; i += 16) {
-    a0 = _mm256_add_pd(a0, rsqrt_newton(x0));
-    a1 = _mm256_add_pd(a1, rsqrt_newton(x1));
-    a2 = _mm256_add_pd(a2, rsqrt_newton(x2));
-    a3 = _mm256_add_pd(a3, rsqrt_newton(x3));
-    x0 = _mm256_add_pd(x0, step);
-    x1 = _mm256_add_pd(x1, step);
-    x2 = _mm256_add_pd(x2, step);
-    x3 = _mm256_add_pd(x3, step);
+    for (int v = 0; v < 4; ++v) {
+      __m256d root;
+      if constexpr (Fma)
+        root = rsqrt_newton(x[v]);
+      else
+        root = _mm256_sqrt_pd(x[v]);
+      a[v] = _mm256_add_pd(a[v], root);
+      x[v] = _mm256_add_pd(x[v], step);
+    }
   }
   alignas(32) double lanes[4];
-  _mm256_store_pd(lanes, _mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
+  _mm256_store_pd(lanes, _mm256_add_pd(_mm256_add_pd(a[0], a[1]), _mm256_add_pd(a[2], a[3])));
   double s = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
   for (; i < n; ++i) s += std::sqrt(static_cast<double>(i));
   return s;
 }
 
-[[gnu::target("avx512f")]] double reference_rsqrt_avx512(std::uint64_t n) {
+template <bool Fma>
+[[gnu::target("avx512f")]] double reference_avx512_loop(std::uint64_t n) {
   const __m512d step = _mm512_set1_pd(32);
-  __m512d x0 = _mm512_set_pd(7, 6, 5, 4, 3, 2, 1, 0);
-  __m512d x1 = _mm512_add_pd(x0, _mm512_set1_pd(8));
-  __m512d x2 = _mm512_add_pd(x0, _mm512_set1_pd(16));
-  __m512d x3 = _mm512_add_pd(x0, _mm512_set1_pd(24));
-  __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+  __m512d x[4], a[4];
+  for (int v = 0; v < 4; ++v) {
+    x[v] = _mm512_add_pd(_mm512_set_pd(7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_pd(8.0 * v));
+    a[v] = _mm512_setzero_pd();
+  }
   std::uint64_t i = 0;
-  if (n >= 32) {
-    a0 = _mm512_sqrt_pd(x0);
-    a1 = _mm512_sqrt_pd(x1);
-    a2 = _mm512_sqrt_pd(x2);
-    a3 = _mm512_sqrt_pd(x3);
-    x0 = _mm512_add_pd(x0, step);
-    x1 = _mm512_add_pd(x1, step);
-    x2 = _mm512_add_pd(x2, step);
-    x3 = _mm512_add_pd(x3, step);
+  if (Fma && n >= 32) {  // the first vector holds sqrt(0): from the hardware
+    for (int v = 0; v < 4; ++v) {
+      a[v] = _mm512_sqrt_pd(x[v]);
+      x[v] = _mm512_add_pd(x[v], step);
+    }
     i = 32;
   }
   for (; i + 32 <= n; i += 32) {
-    a0 = _mm512_add_pd(a0, rsqrt_newton(x0));
-    a1 = _mm512_add_pd(a1, rsqrt_newton(x1));
-    a2 = _mm512_add_pd(a2, rsqrt_newton(x2));
-    a3 = _mm512_add_pd(a3, rsqrt_newton(x3));
-    x0 = _mm512_add_pd(x0, step);
-    x1 = _mm512_add_pd(x1, step);
-    x2 = _mm512_add_pd(x2, step);
-    x3 = _mm512_add_pd(x3, step);
+    for (int v = 0; v < 4; ++v) {
+      __m512d root;
+      if constexpr (Fma)
+        root = rsqrt_newton(x[v]);
+      else
+        root = _mm512_sqrt_pd(x[v]);
+      a[v] = _mm512_add_pd(a[v], root);
+      x[v] = _mm512_add_pd(x[v], step);
+    }
   }
   alignas(64) double lanes[8];
-  _mm512_store_pd(lanes, _mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
+  _mm512_store_pd(lanes, _mm512_add_pd(_mm512_add_pd(a[0], a[1]), _mm512_add_pd(a[2], a[3])));
   double s = 0;
   for (const double v : lanes) s += v;
   for (; i < n; ++i) s += std::sqrt(static_cast<double>(i));
   return s;
+}
+
+double reference_avx2(std::uint64_t n) {
+  return reference_avx2_loop<false>(n);
+}
+double reference_rsqrt_avx2(std::uint64_t n) {
+  return reference_avx2_loop<true>(n);
+}
+double reference_avx512(std::uint64_t n) {
+  return reference_avx512_loop<false>(n);
+}
+double reference_rsqrt_avx512(std::uint64_t n) {
+  return reference_avx512_loop<true>(n);
 }
 #endif
 
