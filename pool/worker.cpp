@@ -180,9 +180,10 @@ void worker::handle(job& j, std::size_t lane) {
                          std::memory_order_relaxed);
   }
   r.started = true;
+  clock::duration alone{};  // a helped run: its chunks' time, summed over its workers
   try {
     if (board_ && j.chunked && j.chunked->chunks(j.arg) >= min_shared_chunks)
-      r.value = run_shared(j, token, r);
+      r.value = run_shared(j, token, r, alone);
     else
       r.value = j.work(token);
     r.status = job_status::completed;
@@ -203,7 +204,7 @@ void worker::handle(job& j, std::size_t lane) {
       // A helped run teaches what the job costs one worker (the time its chunks took, summed
       // over the workers that computed them), not its shorter wall time: under load nobody
       // helps.
-      const auto alone = r.helpers.empty() ? r.run_time : alone_time_;
+      if (r.helpers.empty()) alone = r.run_time;
       estimate_.observe(alone);
       if (j.cost) j.cost->observe(j.arg, alone);
     }
@@ -211,7 +212,8 @@ void worker::handle(job& j, std::size_t lane) {
   finish(j, std::move(r));
 }
 
-double worker::run_shared(const job& j, const cancel_token& token, job_result& r) {
+double worker::run_shared(const job& j, const cancel_token& token, job_result& r,
+                          clock::duration& alone) {
   const auto run =
       std::make_shared<shared_run>(*j.chunked, j.arg, token, index_, board_->workers());
   board_->post(run, index_);
@@ -221,7 +223,7 @@ double worker::run_shared(const job& j, const cancel_token& token, job_result& r
   r.helpers = run->helpers();
   if (!r.helpers.empty()) {
     owner_add(shared_);
-    alone_time_ = run->busy();  // its chunks' time, whoever computed them
+    alone = run->busy();  // its chunks' time, whoever computed them
   }
   if (const auto why = run->stopped(); why != stop_reason::none) throw job_cancelled{why};
   return run->result();

@@ -92,8 +92,10 @@ class worker final : public backend, public wakeable {
   /// Runs (or drops, or sheds) one job taken out of `lane`.
   void handle(job& j, std::size_t lane);
   void finish(job& j, job_result&& r);
-  /// Runs a chunked job shared with idle workers; fills r.helpers; throws job_cancelled.
-  double run_shared(const job& j, const cancel_token& token, job_result& r);
+  /// Runs a chunked job shared with idle workers; fills r.helpers and, when helped, `alone`
+  /// (what the job cost: its chunks' time summed); throws job_cancelled.
+  double run_shared(const job& j, const cancel_token& token, job_result& r,
+                    clock::duration& alone);
   /// Takes chunks of another worker's job until none is left or a job of its own arrives.
   /// False when there was nothing to help with.
   bool help();
@@ -138,7 +140,6 @@ class worker final : public backend, public wakeable {
   std::atomic<bool> helping_{false};
   run_time_estimate estimate_;
   sojourn_control sojourn_;  // the worker thread's alone
-  clock::duration alone_time_{};  // run_shared(): the last helped run's chunks' time, summed
   // Predicted run time of the jobs queued in each lane (producers add, the worker subtracts),
   // and when the running job is predicted to end (0: none runs), in clock ticks.
   alignas(cache_line) std::array<std::atomic<std::int64_t>, 3> backlog_{};
